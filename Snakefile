@@ -1,0 +1,27 @@
+# mmdistill: CoMD (and later LLaVA-MoD) as file-based rules, from raw data to tables.
+# Default config: the built-in toy world (config.yaml). See README.md.
+
+import os
+import sys
+
+# The pipeline's logic is the `mmdistill` package in src/; jobs import it from there.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/world.smk"
+include: "rules/foundation.smk"
+include: "rules/teacher.smk"
+include: "rules/comd_stage1.smk"
+include: "rules/evaluation.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        "results/summary.md",

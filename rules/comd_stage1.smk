@@ -1,0 +1,71 @@
+# CoMD stage 1 (§3.2): noun-phrase-filtered captions, then projector-only training
+# of the student with the vision tower and LLM frozen.
+
+STAGE1 = "results/comd/stage1"
+SHARDS = range(config["comd"]["stage1"]["shards"])
+
+
+rule noun_phrase_extract:
+    """Map: spaCy noun chunks of one shard of the raw captions."""
+    input:
+        source("raw_captions", f"{WORLD}/raw_captions.jsonl"),
+    output:
+        f"{STAGE1}/shards/phrases_{{shard}}.jsonl",
+    params:
+        shard=lambda wc: int(wc.shard),
+        shards=config["comd"]["stage1"]["shards"],
+        spacy_model=config["comd"]["stage1"]["spacy_model"],
+        batch_size=config["comd"]["stage1"]["spacy_batch_size"],
+    log:
+        log_path("noun_phrase_extract", "{shard}"),
+    conda:
+        "../envs/nlp.yaml"
+    script:
+        "../scripts/noun_phrase_extract.py"
+
+
+rule noun_phrase_filter:
+    """Reduce: frequency filter, rarest remaining phrase first, at most N pairs per phrase."""
+    input:
+        captions=source("raw_captions", f"{WORLD}/raw_captions.jsonl"),
+        shards=expand(f"{STAGE1}/shards/phrases_{{shard}}.jsonl", shard=SHARDS),
+    output:
+        filtered=f"{STAGE1}/filtered_captions.jsonl",
+        report=f"{STAGE1}/filter_report.json",
+        rejects=f"{STAGE1}/filter_rejects.jsonl",
+    params:
+        seed=config["seed"],
+        spacy_model=config["comd"]["stage1"]["spacy_model"],
+        min_frequency=config["comd"]["stage1"]["min_frequency"],
+        max_pairs_per_phrase=config["comd"]["stage1"]["max_pairs_per_phrase"],
+    log:
+        log_path("noun_phrase_filter"),
+    conda:
+        "../envs/nlp.yaml"
+    script:
+        "../scripts/noun_phrase_filter.py"
+
+
+rule student_stage1:
+    """Projector-only pretraining of the student (CoMD §3.2, lr 2e-3)."""
+    input:
+        vision_tower=vision_tower_checkpoint(),
+        llm=student_llm_checkpoint(),
+        data=rules.noun_phrase_filter.output.filtered,
+        images=source("raw_captions_image_root", f"{WORLD}/images"),
+    output:
+        model=directory(f"{MODELS}/student_stage1"),
+        summary=f"{MODELS}/student_stage1.training.json",
+    params:
+        seed=config["seed"],
+        data_format="captions",
+        image_root=source("raw_captions_image_root", WORLD),
+        trainable=["projector"],
+        train=config["comd"]["stage1"]["train"],
+    log:
+        log_path("student_stage1"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_llava.py"

@@ -1,0 +1,57 @@
+# Helpers shared by every rule file: config validation, sources, paths.
+
+from pathlib import Path
+
+from mmdistill.config import validate_config
+
+validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="config")
+
+TOY = "toy"
+WORLD = "results/world"
+MODELS = "results/models"
+BENCHMARKS = ["mc", "seed", "pope", "open"]
+# Models the pipeline scores, and where their checkpoints come from.
+SCORED_MODELS = ["teacher", "student_stage1"]
+
+
+def is_toy(value):
+    return value == TOY
+
+
+def source(key, toy_path):
+    """The file a `data.*` key points at, or the toy world's file when it says `toy`."""
+    value = config["data"][key]
+    return toy_path if is_toy(value) else value
+
+
+def max_threads():
+    """Rules use every core they are given; profiles cap it with `set-threads`."""
+    return workflow.cores
+
+
+def log_path(rule_name, name="job"):
+    return f"results/logs/{rule_name}/{name}.log"
+
+
+def teacher_checkpoint():
+    return f"{MODELS}/teacher" if is_toy(config["models"]["teacher"]) else config["models"]["teacher"]
+
+
+def vision_tower_checkpoint():
+    return f"{MODELS}/clip" if is_toy(config["models"]["vision_tower"]) else config["models"]["vision_tower"]
+
+
+def student_llm_checkpoint():
+    return f"{MODELS}/llm_student" if is_toy(config["models"]["student_llm"]) else config["models"]["student_llm"]
+
+
+def model_checkpoint(model):
+    return {"teacher": teacher_checkpoint(), "student_stage1": f"{MODELS}/student_stage1"}[model]
+
+
+def benchmark_file(bench, split):
+    return f"{source('benchmarks', WORLD)}/{bench}_{split}.jsonl"
+
+
+def toy_world_params():
+    return {key: config["toy_world"][key] for key in ("image_size", "grid", "min_objects", "max_objects", "text_probability")}

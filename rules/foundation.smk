@@ -1,0 +1,66 @@
+# Toy foundation models, trained here because none can be downloaded: a word-level
+# tokenizer, a tiny CLIP (contrastive) and tiny Llama LLMs (causal LM), in the same
+# transformers classes real checkpoints use.
+
+
+rule toy_tokenizer:
+    input:
+        texts=[f"{WORLD}/raw_captions.jsonl", f"{WORLD}/instruction_seed.json", f"{WORLD}/teacher_gold.json",
+               f"{WORLD}/lm_text.jsonl"] + rules.toy_benchmarks.output,
+    output:
+        directory(f"{MODELS}/tokenizer"),
+    params:
+        max_length=config["toy_models"]["max_positions"],
+    log:
+        log_path("toy_tokenizer"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/toy_tokenizer.py"
+
+
+rule toy_clip:
+    """A tiny CLIP trained contrastively on the raw toy captions."""
+    input:
+        tokenizer=rules.toy_tokenizer.output,
+        captions=rules.toy_raw_captions.output,
+        images=rules.toy_scenes.output.images,
+    output:
+        model=directory(f"{MODELS}/clip"),
+        summary=f"{MODELS}/clip.training.json",
+    params:
+        seed=config["seed"],
+        image_size=config["toy_world"]["image_size"],
+        architecture={k: v for k, v in config["toy_models"]["clip"].items() if k != "train"},
+        train=config["toy_models"]["clip"]["train"],
+    log:
+        log_path("toy_clip"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/toy_clip.py"
+
+
+rule toy_llm:
+    """Tiny Llama LLMs, teacher-size and student-size, pretrained as causal LMs on toy text."""
+    input:
+        tokenizer=rules.toy_tokenizer.output,
+        text=rules.toy_instructions.output.lm_text,
+    output:
+        model=directory(f"{MODELS}/llm_{{size}}"),
+        summary=f"{MODELS}/llm_{{size}}.training.json",
+    wildcard_constraints:
+        size="teacher|student",
+    params:
+        seed=config["seed"],
+        architecture=lambda wc: {k: v for k, v in config["toy_models"]["llm"][wc.size].items() if k != "train"},
+        max_positions=config["toy_models"]["max_positions"],
+        train=lambda wc: config["toy_models"]["llm"][wc.size]["train"],
+    log:
+        log_path("toy_llm", "{size}"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/toy_llm.py"

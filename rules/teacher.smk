@@ -1,0 +1,71 @@
+# The toy teacher (LLaVA-13B analog): the teacher-size LLM and the toy CLIP, through
+# projector alignment and instruction tuning on gold data. It then plays all three
+# CoMD roles from prompts: answer, judge, augment. Real runs load `models.teacher`.
+
+
+rule teacher_align:
+    input:
+        vision_tower=rules.toy_clip.output.model,
+        llm=f"{MODELS}/llm_teacher",
+        data="results/comd/stage1/filtered_captions.jsonl",
+        images=rules.toy_scenes.output.images,
+    output:
+        model=directory(f"{MODELS}/teacher_aligned"),
+        summary=f"{MODELS}/teacher_aligned.training.json",
+    params:
+        seed=config["seed"],
+        data_format="captions",
+        image_root=WORLD,
+        trainable=["projector"],
+        train=config["teacher"]["align"]["train"],
+    log:
+        log_path("teacher_align"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_llava.py"
+
+
+rule teacher_instruct:
+    input:
+        init=rules.teacher_align.output.model,
+        data=rules.toy_instructions.output.teacher_gold,
+        images=rules.toy_scenes.output.images,
+    output:
+        model=directory(f"{MODELS}/teacher"),
+        summary=f"{MODELS}/teacher.training.json",
+    params:
+        seed=config["seed"],
+        data_format="conversations",
+        image_root=WORLD,
+        trainable=config["teacher"]["instruct"]["trainable"],
+        train=config["teacher"]["instruct"]["train"],
+    log:
+        log_path("teacher_instruct"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_llava.py"
+
+
+rule teacher_quality:
+    """The teacher as judge and augmentor, measured against the oracle on held-out scenes."""
+    input:
+        teacher=teacher_checkpoint(),
+        scenes=rules.toy_scenes.output.scenes,
+        images=rules.toy_scenes.output.images,
+    output:
+        "results/teacher_quality.json",
+    params:
+        seed=config["seed"],
+        items=config["evaluation"]["teacher_quality_items"],
+        generation=config["generation"],
+    log:
+        log_path("teacher_quality"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/teacher_quality.py"

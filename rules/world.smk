@@ -1,0 +1,75 @@
+# The built-in toy world: seeded scenes with a ground-truth oracle, and every raw
+# dataset the papers use, in miniature. Only built when config says `toy`.
+
+
+rule toy_scenes:
+    output:
+        scenes=f"{WORLD}/scenes.jsonl",
+        images=directory(f"{WORLD}/images"),
+    params:
+        seed=config["seed"],
+        splits=config["toy_world"]["scenes"],
+        world=toy_world_params(),
+    log:
+        log_path("toy_scenes"),
+    conda:
+        "../envs/world.yaml"
+    script:
+        "../scripts/toy_scenes.py"
+
+
+rule toy_raw_captions:
+    """The raw caption corpus, playing CC3M+SBU+LAION."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
+        f"{WORLD}/raw_captions.jsonl",
+    params:
+        seed=config["seed"],
+        captions_per_scene=config["toy_world"]["captions_per_scene"],
+    log:
+        log_path("toy_raw_captions"),
+    conda:
+        "../envs/world.yaml"
+    script:
+        "../scripts/toy_raw_captions.py"
+
+
+rule toy_instructions:
+    """The instruction seed set (LLaVA-80K analog) and the teacher's gold supervised data."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
+        seed_set=f"{WORLD}/instruction_seed.json",
+        teacher_gold=f"{WORLD}/teacher_gold.json",
+        lm_text=f"{WORLD}/lm_text.jsonl",
+    params:
+        seed=config["seed"],
+        turns=config["toy_world"]["instruction_turns"],
+        gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
+        judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
+        augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
+        lm_text_sentences=config["toy_world"]["lm_text_sentences"],
+    log:
+        log_path("toy_instructions"),
+    conda:
+        "../envs/world.yaml"
+    script:
+        "../scripts/toy_instructions.py"
+
+
+rule toy_benchmarks:
+    """ScienceQA-, SEED-, POPE- and LLaVA-test-like benchmarks, train and test splits."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
+        expand(f"{WORLD}/{{bench}}_{{split}}.jsonl", bench=BENCHMARKS, split=["train", "test"]),
+    params:
+        seed=config["seed"],
+        items_per_scene=config["toy_world"]["benchmark_items_per_scene"],
+    log:
+        log_path("toy_benchmarks"),
+    conda:
+        "../envs/world.yaml"
+    script:
+        "../scripts/toy_benchmarks.py"

@@ -1,0 +1,20 @@
+"""Rule script: one LLaVA training stage (alignment, instruction tuning, fine-tuning)."""
+
+from mmdistill.jobs import snakemake_job
+from mmdistill.stages import train_llava_stage, write_summary
+
+with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
+    summary = train_llava_stage(
+        output_dir=job.output.model,
+        data_path=job.input.data,
+        data_format=job.params["data_format"],
+        image_root=job.params["image_root"],
+        trainable=job.params["trainable"],
+        train_config=job.params["train"],
+        seed=job.params["seed"],
+        init_checkpoint=job.input.get("init"),
+        vision_tower=job.input.get("vision_tower"),
+        llm=job.input.get("llm"),
+    )
+    write_summary(job.output.summary, summary)
+    job.log.info("final training loss %.4f over %d steps", summary["train_loss"], summary["global_steps"])

@@ -1,0 +1,78 @@
+"""Reading and writing the pipeline's JSON and JSONL files, with errors that name the place."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+
+class DataError(ValueError):
+    """Malformed input; the message names the file and line."""
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-blank line; a bad line raises `DataError` naming file and line."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{line_number}: invalid JSON ({error.msg})") from error
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+            yield record
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records one per line; returns how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    return count
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+
+
+class RejectLog:
+    """Collects skipped records with a reason, so no input disappears silently.
+
+    `write()` stores them as JSONL (`{"reason", "source", "record"}`) and the
+    per-reason counts are available for reports.
+    """
+
+    def __init__(self) -> None:
+        self.rejects: list[dict[str, Any]] = []
+
+    def add(self, reason: str, record: Any, source: str = "") -> None:
+        self.rejects.append({"reason": reason, "source": source, "record": record})
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(r["reason"] for r in self.rejects).items()))
+
+    def __len__(self) -> int:
+        return len(self.rejects)
+
+    def write(self, path: str | Path) -> int:
+        return write_jsonl(path, self.rejects)

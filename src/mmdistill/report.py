@@ -1,0 +1,103 @@
+"""The human-readable summary page: scores per model and benchmark, teacher quality, filter counts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from mmdistill.io import read_json
+
+BENCHMARK_NAMES = {
+    "mc": "MC (ScienceQA-like)",
+    "seed": "SEED-like",
+    "pope": "POPE-like",
+    "open": "Open-ended (LLaVA-test-like)",
+}
+
+
+def load_scores(paths: list[str | Path]) -> dict[str, dict[str, dict[str, Any]]]:
+    """`results/scores/<model>/<bench>.json` files as {model: {bench: score record}}."""
+    scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for path in map(Path, paths):
+        scores[path.parent.name][path.stem] = read_json(path)
+    return dict(scores)
+
+
+def _cell(record: dict[str, Any]) -> str:
+    low, high = record["ci95"]
+    return f"{record['score']:.1f} [{low:.1f}, {high:.1f}] (n={record['n']})"
+
+
+def scores_table(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
+    benches = [b for b in BENCHMARK_NAMES if any(b in by_bench for by_bench in scores.values())]
+    lines = ["| model | " + " | ".join(BENCHMARK_NAMES[b] for b in benches) + " |",
+             "|---" * (len(benches) + 1) + "|"]
+    for model, by_bench in scores.items():
+        cells = [_cell(by_bench[b]) if b in by_bench else "n/a" for b in benches]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(scores, teacher_quality: dict[str, Any] | None, filter_report: dict[str, Any]) -> str:
+    parts = [
+        "# mmdistill summary",
+        "",
+        "Scores in % with 95% intervals (Wilson for accuracies, bootstrap for judge scores).",
+        "",
+        scores_table(scores),
+        "",
+        "## Stage-1 noun-phrase filter",
+        "",
+        "| raw pairs | rejected | unique phrases | skipped phrases (freq < min) | kept pairs |",
+        "|---|---|---|---|---|",
+        f"| {filter_report['raw_pairs']} | {filter_report['rejected_pairs']['total']} | "
+        f"{filter_report['unique_phrases']} | {filter_report['skipped_phrases']} | {filter_report['kept_pairs']} |",
+    ]
+    if teacher_quality:
+        judge, augment = teacher_quality["judge"], teacher_quality["augmentor"]
+        parts += [
+            "",
+            "## The teacher in its other roles (against the oracle, held-out scenes)",
+            "",
+            "| role | items | measure | value |",
+            "|---|---|---|---|",
+            f"| assessor | {judge['items']} | parsable outputs | {judge['parse_rate']:.1%} |",
+            f"| assessor | {judge['items']} | preference agrees with oracle | {judge['preference_agreement']:.1%} |",
+            f"| augmentor | {augment['items']} | generated questions the oracle can answer | "
+            f"{augment['answerable_share']:.1%} |",
+            f"| augmentor | {augment['items']} | same task type as the source | {augment['same_task_type_share']:.1%} |",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def plot_scores(scores, path: str | Path) -> None:
+    """Grouped bars: one group per benchmark, one bar per model, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benches = [b for b in BENCHMARK_NAMES if any(b in by_bench for by_bench in scores.values())]
+    models = list(scores)
+    width = 0.8 / max(1, len(models))
+    figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(benches), 3.2))
+    for index, model in enumerate(models):
+        xs, ys, errors = [], [], [[], []]
+        for position, bench in enumerate(benches):
+            record = scores[model].get(bench)
+            if record is None:
+                continue
+            xs.append(position + index * width)
+            ys.append(record["score"])
+            errors[0].append(record["score"] - record["ci95"][0])
+            errors[1].append(record["ci95"][1] - record["score"])
+        axis.bar(xs, ys, width, yerr=errors, capsize=3, label=model)
+    axis.set_xticks([p + width * (len(models) - 1) / 2 for p in range(len(benches))])
+    axis.set_xticklabels([BENCHMARK_NAMES[b].split(" (")[0] for b in benches])
+    axis.set_ylabel("score (%)")
+    axis.set_ylim(0, 100)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

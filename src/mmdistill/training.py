@@ -1,0 +1,194 @@
+"""The one training loop every stage uses: HF `Trainer` with AdamW and linear warmup.
+
+Stages differ only in the model, the dataset/collator and which parameters are
+trainable: CLIP contrastive pretraining, causal-LM pretraining, projector alignment
+(CoMD stage 1), instruction tuning (teacher and CoMD stage 2) and downstream
+fine-tuning all call `train`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from mmdistill.seeding import seed_everything
+from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
+
+
+@dataclass
+class TrainSettings:
+    """Optimiser and schedule; every field is a config key of the stage that trains."""
+
+    learning_rate: float
+    epochs: float
+    batch_size: int
+    seed: int
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: str = "cosine"
+    max_grad_norm: float = 1.0
+    bf16: bool = False
+    deepspeed: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _LossHistory(TrainerCallback):
+    def __init__(self) -> None:
+        self.records: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.records.append({"step": state.global_step, "loss": float(logs["loss"]),
+                                 "learning_rate": float(logs.get("learning_rate", 0.0))})
+
+
+def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: str | Path) -> dict[str, Any]:
+    """Train `model` in place on `dataset`; returns a summary with the loss curve."""
+    seed_everything(settings.seed)
+    steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
+        weight_decay=settings.weight_decay,
+        lr_scheduler_type=settings.lr_scheduler,
+        max_grad_norm=settings.max_grad_norm,
+        optim="adamw_torch",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        bf16=settings.bf16,
+        deepspeed=settings.deepspeed,
+        logging_steps=max(1, steps_per_epoch // 10),
+        save_strategy="no",
+        report_to=[],
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        **settings.extra,
+    )
+    history = _LossHistory()
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[history])
+    result = trainer.train()
+    return {
+        "train_loss": float(result.training_loss),
+        "global_steps": int(result.global_step),
+        "examples": len(dataset),
+        "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
+        "loss_curve": history.records,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+def pad_batch(sequences: list[list[int]], pad_value: int, side: str = "right") -> torch.Tensor:
+    width = max(len(s) for s in sequences)
+    padded = [
+        (s + [pad_value] * (width - len(s))) if side == "right" else ([pad_value] * (width - len(s)) + s)
+        for s in sequences
+    ]
+    return torch.tensor(padded, dtype=torch.long)
+
+
+class ConversationDataset(Dataset):
+    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format."""
+
+    def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
+                 max_length: int | None = None) -> None:
+        self.examples = []
+        self.image_root = Path(image_root)
+        self.image_processor = processor.image_processor
+        for record in records:
+            questions, answers = from_llava_record(record)
+            input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens)
+            if max_length and len(input_ids) > max_length:
+                raise ValueError(f"record {record.get('id')!r} has {len(input_ids)} tokens > max_length {max_length}")
+            self.examples.append((record["image"], input_ids, labels))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, input_ids, labels = self.examples[index]
+        pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
+        return {"input_ids": input_ids, "labels": labels, "pixel_values": pixels["pixel_values"][0]}
+
+
+class ConversationCollator:
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        input_ids = pad_batch([b["input_ids"] for b in batch], self.pad_token_id)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": pad_batch([[1] * len(b["input_ids"]) for b in batch], 0),
+            "labels": pad_batch([b["labels"] for b in batch], IGNORE_INDEX),
+            "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+        }
+
+
+class TextDataset(Dataset):
+    """Plain text for causal-LM pretraining: BOS text EOS, every token supervised."""
+
+    def __init__(self, texts: list[str], tokenizer, max_length: int) -> None:
+        self.examples = []
+        for text in texts:
+            ids = tokenizer.encode(text, add_special_tokens=True)[: max_length - 1] + [tokenizer.eos_token_id]
+            self.examples.append(ids)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.examples[index]}
+
+
+class TextCollator:
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        input_ids = pad_batch([b["input_ids"] for b in batch], self.pad_token_id)
+        labels = pad_batch([b["input_ids"] for b in batch], IGNORE_INDEX)
+        return {"input_ids": input_ids, "attention_mask": (labels != IGNORE_INDEX).long(), "labels": labels}
+
+
+class ImageCaptionDataset(Dataset):
+    """(image, caption) pairs for CLIP's contrastive objective."""
+
+    def __init__(self, records: list[dict], image_root: str | Path, tokenizer, image_processor, max_length: int) -> None:
+        self.records = records
+        self.image_root = Path(image_root)
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        ids = self.tokenizer.encode(record["caption"], add_special_tokens=True)[: self.max_length - 1]
+        pixels = self.image_processor(Image.open(self.image_root / record["image"]).convert("RGB"), return_tensors="pt")
+        return {"input_ids": ids + [self.tokenizer.eos_token_id], "pixel_values": pixels["pixel_values"][0]}
+
+
+class ImageCaptionCollator:
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return {
+            "input_ids": pad_batch([b["input_ids"] for b in batch], self.pad_token_id),
+            "attention_mask": pad_batch([[1] * len(b["input_ids"]) for b in batch], 0),
+            "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+            "return_loss": True,
+        }

@@ -1,0 +1,71 @@
+"""Label masks of the unified format (CoMD eq. 2-3): every answer token supervised, nothing else."""
+
+import pytest
+
+from mmdistill.conversation import (
+    IGNORE_INDEX,
+    conversation_pieces,
+    encode_conversation,
+    encode_prompt,
+    from_llava_record,
+)
+from mmdistill.models.tokenizer import build_word_tokenizer
+
+TEXTS = [
+    "what color is the circle ? red . how many objects are there ? 2 is there a square ? no",
+    "a chat between a curious user and an assistant that sees the image . user : assistant :",
+]
+NUM_IMAGE_TOKENS = 4
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_word_tokenizer(TEXTS)
+
+
+def test_only_answers_and_stop_tokens_are_supervised(tokenizer):
+    questions = ["what color is the circle ?", "how many objects are there ?", "is there a square ?"]
+    answers = ["red .", "2", "no"]
+    input_ids, labels = encode_conversation(tokenizer, questions, answers, NUM_IMAGE_TOKENS)
+    assert len(input_ids) == len(labels)
+    supervised = [token for token, label in zip(input_ids, labels) if label != IGNORE_INDEX]
+    expected = []
+    for answer in answers:
+        expected += tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
+    assert supervised == expected
+    assert all(label == token for token, label in zip(input_ids, labels) if label != IGNORE_INDEX)
+    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    image_positions = [i for i, token in enumerate(input_ids) if token == image_id]
+    assert len(image_positions) == NUM_IMAGE_TOKENS
+    assert all(labels[i] == IGNORE_INDEX for i in image_positions)
+    assert labels[0] == IGNORE_INDEX and input_ids[0] == tokenizer.bos_token_id
+
+
+def test_image_comes_with_the_first_question_only(tokenizer):
+    pieces = conversation_pieces(["q one ?", "q two ?"], ["a", "b"])
+    texts = [p.text for p in pieces]
+    assert "<image>" in texts[1] and "q one" in texts[1]
+    assert sum("<image>" in t for t in texts) == 1
+
+
+def test_prompt_ends_with_open_assistant_turn(tokenizer):
+    prompt = encode_prompt(tokenizer, "what color is the circle ?", NUM_IMAGE_TOKENS)
+    full, _ = encode_conversation(tokenizer, ["what color is the circle ?"], ["red"], NUM_IMAGE_TOKENS)
+    assert full[: len(prompt)] == prompt
+    assert full[len(prompt):] == tokenizer.encode("red", add_special_tokens=False) + [tokenizer.eos_token_id]
+
+
+def test_llava_record_parsing_and_errors():
+    record = {"id": "x", "image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\nwhat color is the circle ?"}, {"from": "gpt", "value": "red"}]}
+    assert from_llava_record(record) == (["what color is the circle ?"], ["red"])
+    with pytest.raises(ValueError, match="'x'"):
+        from_llava_record({**record, "conversations": record["conversations"][:1]})
+    swapped = {**record, "conversations": list(reversed(record["conversations"]))}
+    with pytest.raises(ValueError, match="turn 1"):
+        from_llava_record(swapped)
+
+
+def test_only_last_turn_may_be_open():
+    with pytest.raises(ValueError):
+        conversation_pieces(["a ?", "b ?"], [None, "x"])
