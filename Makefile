@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv run test dry-run lint bench report clean
+.PHONY: venv run test dry-run lint bench report slurm-profile clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ bench: venv
 
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)
+
+slurm-profile:
+	mkdir -p $(HOME)/.config/snakemake
+	cp -r profiles/slurm $(HOME)/.config/snakemake/slurm
 
 clean:
 	rm -rf results .snakemake

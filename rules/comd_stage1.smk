@@ -59,7 +59,7 @@ rule student_stage1:
     params:
         seed=config["seed"],
         data_format="captions",
-        image_root=source("raw_captions_image_root", WORLD),
+        image_root=image_root("raw_captions_image_root"),
         trainable=["projector"],
         train=config["comd"]["stage1"]["train"],
     log:

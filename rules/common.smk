@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: config validation, sources, paths.
+# Helpers shared by all rule files (config validation, sources, paths).
 
 from pathlib import Path
 
@@ -51,6 +51,17 @@ def model_checkpoint(model):
 
 def benchmark_file(bench, split):
     return f"{source('benchmarks', WORLD)}/{bench}_{split}.jsonl"
+
+
+def image_root(data_key):
+    """A params function: the folder that image paths are relative to, from the job's `images` input.
+
+    Toy records name images as `images/<id>.png` relative to the world folder; a real
+    dataset's `image` fields are relative to the configured image root itself.
+    """
+    if is_toy(config["data"][data_key]):
+        return lambda wildcards, input: str(Path(input.images).parent)
+    return lambda wildcards, input: input.images
 
 
 def toy_world_params():

@@ -15,7 +15,7 @@ rule teacher_align:
     params:
         seed=config["seed"],
         data_format="captions",
-        image_root=WORLD,
+        image_root=image_root("teacher_gold"),
         trainable=["projector"],
         train=config["teacher"]["align"]["train"],
     log:
@@ -38,7 +38,7 @@ rule teacher_instruct:
     params:
         seed=config["seed"],
         data_format="conversations",
-        image_root=WORLD,
+        image_root=image_root("teacher_gold"),
         trainable=config["teacher"]["instruct"]["trainable"],
         train=config["teacher"]["instruct"]["train"],
     log:
@@ -60,7 +60,7 @@ rule teacher_quality:
         "results/teacher_quality.json",
     params:
         seed=config["seed"],
-        items=config["evaluation"]["teacher_quality_items"],
+        num_scenes=config["evaluation"]["teacher_quality_items"],
         generation=config["generation"],
     log:
         log_path("teacher_quality"),

@@ -9,9 +9,9 @@ from mmdistill.quality import judge_agreement, question_validity
 from mmdistill.toyworld.corpora import make_augment_data, make_judge_data
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    seed, items, generation = job.params["seed"], job.params["items"], job.params["generation"]
+    seed, num_scenes, generation = job.params["seed"], job.params["num_scenes"], job.params["generation"]
     image_root = Path(job.input.images).parent
-    scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "bench_test"][:items]
+    scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "bench_test"][:num_scenes]
     backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed)
     judge = judge_agreement(backend, make_judge_data(scenes, seed, 1), image_root,
                             generation["temperature"]["assessor"], generation["max_new_tokens"])
