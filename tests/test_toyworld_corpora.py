@@ -1,0 +1,161 @@
+"""Toy-world corpora: LLaVA format, gold answers from the oracle, judge / augment targets, captions."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from mmdistill import conversation, roles
+from mmdistill.toyworld import corpora, oracle
+from mmdistill.toyworld.language import (
+    CAPTION_ADJECTIVES,
+    CAPTION_NOUNS,
+    OPEN_TASK_TYPES,
+    task_type_of,
+)
+from mmdistill.toyworld.scenes import generate_scenes
+
+SCENES = generate_scenes(150, 3, "train")
+
+
+@pytest.fixture(scope="module")
+def datasets():
+    return {
+        "seed": corpora.make_instruction_seed(SCENES, 0),
+        "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
+        "judge": corpora.make_judge_data(SCENES, 0, 4),
+        "augment": corpora.make_augment_data(SCENES, 0, 3),
+    }
+
+
+def _scene(record):
+    return SCENES[int(record["scene_id"].split("-")[1])]
+
+
+def test_every_generator_is_deterministic_in_its_seed():
+    for make in (
+        lambda seed: corpora.make_raw_captions(SCENES, 3, seed),
+        lambda seed: corpora.make_instruction_seed(SCENES, seed),
+        lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
+        lambda seed: corpora.make_judge_data(SCENES, seed, 2),
+        lambda seed: corpora.make_augment_data(SCENES, seed, 2),
+        lambda seed: corpora.make_lm_pretraining_text(SCENES, seed, 300),
+    ):
+        assert make(1) == make(1)
+        assert make(1) != make(2)
+
+
+def test_records_are_valid_llava_conversations(datasets):
+    for name, records in datasets.items():
+        assert len({record["id"] for record in records}) == len(records), name
+        for record in records:
+            turns = record["conversations"]
+            assert turns[0]["value"].startswith(conversation.IMAGE_PLACEHOLDER + "\n")
+            assert [turn["from"] for turn in turns] == ["human", "gpt"] * (len(turns) // 2)
+            assert sum(turn["value"].count(conversation.IMAGE_PLACEHOLDER) for turn in turns) == 1
+            questions, answers = conversation.from_llava_record(record)
+            assert all(answers) or name == "judge"
+            assert record["image"] == f"images/{record['scene_id']}.png"
+            assert record["role"] == {"seed": "answer", "gold": "answer", "judge": "judge", "augment": "augment"}[name]
+            tasks = record.get("tasks") or [record["task"]]
+            assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
+
+
+def test_instruction_seed_turns_and_gold_answers(datasets):
+    records = datasets["seed"]
+    assert len(records) == len(SCENES)
+    assert Counter(len(record["tasks"]) for record in records).keys() <= {2, 3, 4}
+    for record in records:
+        questions, answers = conversation.from_llava_record(record)
+        assert len(set(questions)) == len(questions)
+        for task, question, answer in zip(record["tasks"], questions, answers):
+            assert task_type_of(question) == task
+            assert oracle.answer(_scene(record), question) == answer != oracle.UNANSWERABLE
+
+
+def test_gold_answer_data_covers_all_task_types_and_multiple_choice(datasets):
+    records = datasets["gold"]
+    assert len(records) == 4 * len(SCENES)
+    formats = Counter(record["format"] for record in records)
+    assert set(formats) == {"single", "multi", "mc", "seed"}
+    assert {task for record in records for task in record["tasks"]} == set(OPEN_TASK_TYPES) | {"category"}
+    for record in records:
+        questions, answers = conversation.from_llava_record(record)
+        for question, answer in zip(questions, answers):
+            assert oracle.answer(_scene(record), question) == answer
+        if record["format"] in ("mc", "seed"):
+            assert answers[0] in "abcd" and "answer with the option letter ." in questions[0]
+
+
+def test_judge_targets_are_oracle_scores_in_both_orders(datasets):
+    records = datasets["judge"]
+    orders = Counter()
+    for record in records:
+        human, target = record["conversations"][0]["value"], record["conversations"][1]["value"]
+        question = re.search(r"question : (.*)\n", human).group(1)
+        answer_1 = re.search(r"answer 1 : (.*)\n", human).group(1)
+        answer_2 = re.search(r"answer 2 : (.*)\n", human).group(1)
+        assert human == conversation.IMAGE_PLACEHOLDER + "\n" + roles.judge_prompt(question, answer_1, answer_2)
+        assert task_type_of(question) == record["task"]
+        scores = [oracle.score_answer(_scene(record), question, answer) for answer in (answer_1, answer_2)]
+        assert (record["question"], record["answers"], record["scores"]) == (question, [answer_1, answer_2], scores)
+        assert roles.parse_judge_output(target) == tuple(float(score) for score in scores)
+        orders[(scores[0] > scores[1]) - (scores[0] < scores[1])] += 1
+    assert min(orders[-1], orders[1]) > 0.2 * len(records) and orders[0] > 0.1 * len(records)
+    all_scores = Counter(score for record in records for score in record["scores"])
+    assert {1, 2, 10} <= set(all_scores) and any(3 <= score <= 9 for score in all_scores)
+
+
+def test_augment_targets_are_new_answerable_questions_of_the_same_type(datasets):
+    for record in datasets["augment"]:
+        human, new_question = record["conversations"][0]["value"], record["conversations"][1]["value"]
+        prefix = conversation.IMAGE_PLACEHOLDER + "\n" + roles.augment_prompt("")
+        assert human.startswith(prefix)
+        original = human[len(prefix) :]
+        assert original == record["source_question"] and new_question != original
+        assert task_type_of(original) == task_type_of(new_question) == record["task"]
+        assert oracle.is_answerable(_scene(record), new_question)
+
+
+def test_raw_captions_have_a_long_tail_of_noun_phrases():
+    captions = corpora.make_raw_captions(generate_scenes(1000, 0, "train"), 10, 0)
+    assert len(captions) == 10000 and {"id", "image", "caption"} <= set(captions[0])
+    text = "\n".join(record["caption"] for record in captions)
+    rare = Counter(re.findall(rf"\b(?:{'|'.join(CAPTION_ADJECTIVES)}) (?:{'|'.join(CAPTION_NOUNS)})\b", text))
+    assert sum(count < 3 for count in rare.values()) > 150  # seen once or twice
+    assert sum(count >= 3 for count in rare.values()) > 50
+    assert text.count("a red circle") > 100 and len(set(text.splitlines())) > 3000
+
+
+def test_lm_pretraining_text_mixes_captions_qa_and_descriptions():
+    texts = corpora.make_lm_pretraining_text(SCENES, 0, 600)
+    assert len(texts) == 600 and all(texts)
+    assert sum(text.startswith("question : ") for text in texts) > 150
+    assert sum(text.startswith("there ") for text in texts) > 60
+
+
+def test_outputs_do_not_depend_on_python_hash_seed():
+    """Set iteration order varies with PYTHONHASHSEED; generated data must not."""
+    script = (
+        "import json; from mmdistill.toyworld import scenes, corpora, benchmarks; "
+        "s = scenes.generate_scenes(40, 0, 'train'); "
+        "print(json.dumps([corpora.make_gold_answer_data(s, 0, 3), corpora.make_judge_data(s, 0, 2), "
+        "benchmarks.make_mc_benchmark(s, 0, 2), benchmarks.make_seed_benchmark(s, 0, 2), "
+        "benchmarks.make_pope_benchmark(s, 0, 2, s), corpora.make_raw_captions(s, 3, 0)]))"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in ("1", "2")
+    ]
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
