@@ -22,7 +22,7 @@ run: venv
 	$(BIN)/snakemake --cores $(CORES) $(TARGET)
 
 test: venv
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
 dry-run: venv
 	$(BIN)/snakemake --cores $(CORES) --dry-run $(TARGET)

@@ -1,0 +1,104 @@
+"""Turning predictions into scores: answer parsing, accuracies, POPE statistics, judged answers.
+
+Multiple-choice and yes/no answers are scored by exact match of the *first token*
+of the prediction (lower-cased, surrounding punctuation removed) with the gold
+answer: the models are trained to answer with the letter or yes/no alone, so
+"B." and "yes, there is" count while "the answer is b" does not (and a reply
+starting with the article "a" reads as option a). Percentages are on a 0-100 scale.
+"""
+
+from __future__ import annotations
+
+import numbers
+import string
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mmdistill.evaluation.intervals import bootstrap_interval, wilson_interval
+from mmdistill.roles import JUDGE_SCORE_MAX, JUDGE_SCORE_MIN
+
+OPTION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+YES_NO = ("yes", "no")
+
+Judge = Callable[[dict, str], float]
+
+
+def first_token(prediction: str) -> str:
+    """The first whitespace-separated word, lower-cased, without surrounding punctuation."""
+    for word in prediction.lower().split():
+        word = word.strip(string.punctuation)
+        if word:
+            return word
+    return ""
+
+
+def parse_option_letter(prediction: str, num_options: int) -> str | None:
+    """The option letter a prediction starts with, or None if it starts with anything else."""
+    token = first_token(prediction)
+    return token if len(token) == 1 and token in OPTION_LETTERS[:num_options] else None
+
+
+def parse_yes_no(prediction: str) -> str | None:
+    """'yes' or 'no' if the prediction starts with it, else None."""
+    token = first_token(prediction)
+    return token if token in YES_NO else None
+
+
+def is_correct(benchmark_kind: str, item: dict, prediction: str) -> bool:
+    """Exact match of the parsed prediction with the gold answer (`multiple_choice` or `yes_no`)."""
+    if benchmark_kind == "multiple_choice":
+        return parse_option_letter(prediction, len(item["options"])) == str(item["answer"]).strip().lower()
+    if benchmark_kind == "yes_no":
+        return parse_yes_no(prediction) == str(item["answer"]).strip().lower()
+    raise ValueError(f"exact-match scoring is defined for multiple_choice and yes_no, not {benchmark_kind!r}")
+
+
+def accuracy_summary(correct: Sequence[bool]) -> dict[str, Any]:
+    """`{"n", "score", "ci95"}`: accuracy in % with its Wilson interval."""
+    n, hits = len(correct), sum(bool(c) for c in correct)
+    low, high = wilson_interval(hits, n)
+    return {"n": n, "score": 100 * hits / n, "ci95": [100 * low, 100 * high]}
+
+
+def yes_no_statistics(golds: Sequence[str], predictions: Sequence[str]) -> dict[str, float | None]:
+    """POPE's precision, recall, F1 ('yes' is the positive class) and yes-ratio, in %.
+
+    A prediction that is neither yes nor no counts as not-yes. Precision (and F1) is
+    None when nothing was predicted 'yes'; recall when no gold answer is 'yes'.
+    """
+    said_yes = [parse_yes_no(p) == "yes" for p in predictions]
+    is_yes = [g.strip().lower() == "yes" for g in golds]
+    true_pos = sum(s and y for s, y in zip(said_yes, is_yes))
+    precision = 100 * true_pos / sum(said_yes) if any(said_yes) else None
+    recall = 100 * true_pos / sum(is_yes) if any(is_yes) else None
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "yes_ratio": 100 * sum(said_yes) / len(golds)}
+
+
+def judge_score_to_percent(score: float) -> float:
+    """Map a judge score in [1, 10] linearly onto [0, 100]."""
+    return 100 * (score - JUDGE_SCORE_MIN) / (JUDGE_SCORE_MAX - JUDGE_SCORE_MIN)
+
+
+def score_open_ended(items: Sequence[dict], predictions: Sequence[str], judge: Judge) -> list[float]:
+    """The judge's score (1-10) for each prediction; a score out of range raises, naming the item."""
+    if len(items) != len(predictions):
+        raise ValueError(f"{len(items)} items but {len(predictions)} predictions")
+    scores = []
+    for item, prediction in zip(items, predictions):
+        score = judge(item, prediction)
+        if not isinstance(score, numbers.Real) or not JUDGE_SCORE_MIN <= score <= JUDGE_SCORE_MAX:
+            raise ValueError(f"item {item.get('id')!r}: judge returned {score!r}, "
+                             f"expected a number in [{JUDGE_SCORE_MIN}, {JUDGE_SCORE_MAX}]")
+        scores.append(float(score))
+    return scores
+
+
+def judged_summary(scores: Sequence[float], seed: int) -> dict[str, Any]:
+    """`{"n", "score", "ci95"}`: mean judge score on the 0-100 scale with a seeded bootstrap interval."""
+    percents = [judge_score_to_percent(s) for s in scores]
+    low, high = bootstrap_interval(percents, seed=seed)
+    return {"n": len(percents), "score": sum(percents) / len(percents), "ci95": [low, high]}

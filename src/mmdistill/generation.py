@@ -1,0 +1,160 @@
+"""Answer generation behind one interface, so pipeline steps do not care which engine runs.
+
+A `GenerationRequest` is one image plus the human turn of a one-turn conversation;
+backends wrap it in the prompt format of `mmdistill.conversation` and return the
+assistant's reply. `HFGenerationBackend` runs batched `transformers` generation;
+`load_backend` picks a backend by name.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from mmdistill.conversation import prompt_text
+
+BACKEND_KINDS = ("hf", "vllm")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt: an image (a path, or an already loaded PIL image) and the human turn.
+
+    `question` is the text of the human turn without the `<image>` marker.
+    Temperature 0 means greedy decoding.
+    """
+
+    image: str | Path | Image.Image
+    question: str
+    temperature: float = 0.0
+    max_new_tokens: int = 48
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"request {self.id!r}: temperature must be >= 0, got {self.temperature}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"request {self.id!r}: max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+class GenerationBackend(abc.ABC):
+    """Turns requests into replies."""
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """One reply per request, in the order of `requests`."""
+
+
+def _batch_seed(seed: int, batch_index: int) -> int:
+    """A torch seed for one batch, mixed from the run seed and the batch position."""
+    return int(np.random.SeedSequence([seed, batch_index]).generate_state(1)[0])
+
+
+def _load_image(request: GenerationRequest) -> Image.Image:
+    if isinstance(request.image, Image.Image):
+        return request.image.convert("RGB")
+    path = Path(request.image)
+    if not path.is_file():
+        raise FileNotFoundError(f"request {request.id!r}: image file {path} does not exist")
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+class HFGenerationBackend(GenerationBackend):
+    """Batched `model.generate` on a LLaVA model with KV cache and left padding.
+
+    Requests are grouped by (temperature, max_new_tokens) and, within a group,
+    sorted by prompt length so a batch holds prompts of similar length; replies come
+    back in input order. Sampling (temperature > 0) is pure temperature sampling
+    (no top-k/top-p) and each batch is seeded from `seed` and its position, so a
+    rerun with the same requests and batch size gives the same text.
+    """
+
+    def __init__(self, model, processor, batch_size: int = 32, seed: int = 0,
+                 device: str | torch.device | None = None, progress: bool = True) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        if self.tokenizer.padding_side != "left":
+            raise ValueError("batched generation needs a tokenizer with padding_side='left' "
+                             "(mmdistill.models.llava.load_llava sets it)")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.progress = progress
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        replies: list[str | None] = [None] * len(requests)
+        with tqdm(total=len(requests), desc="generating", unit="prompt", disable=not self.progress) as bar:
+            for batch_index, batch in enumerate(self._batches(requests)):
+                for index, reply in zip(batch, self._generate_batch([requests[i] for i in batch], batch_index)):
+                    replies[index] = reply
+                bar.update(len(batch))
+        return replies  # type: ignore[return-value]
+
+    def _batches(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
+        """Request indices in batches of equal settings, longest prompts first."""
+
+        def settings(index: int) -> tuple[float, int]:
+            return requests[index].temperature, requests[index].max_new_tokens
+
+        lengths = [len(self.tokenizer.tokenize(request.question)) for request in requests]
+        batches = []
+        for _, group in groupby(sorted(range(len(requests)), key=settings), key=settings):
+            ordered = sorted(group, key=lambda index: -lengths[index])
+            batches.extend(ordered[start:start + self.batch_size] for start in range(0, len(ordered), self.batch_size))
+        return batches
+
+    def encode(self, batch: Sequence[GenerationRequest]):
+        """Left-padded model inputs for a batch: the `mmdistill.conversation` prompt, image expanded."""
+        return self.processor(
+            images=[_load_image(request) for request in batch],
+            text=[prompt_text(request.question) for request in batch],
+            padding=True,
+            return_tensors="pt",
+        ).to(self.device, self.model.dtype)
+
+    @torch.inference_mode()
+    def _generate_batch(self, batch: list[GenerationRequest], batch_index: int) -> list[str]:
+        inputs = self.encode(batch)
+        temperature, max_new_tokens = batch[0].temperature, batch[0].max_new_tokens
+        options = {
+            "max_new_tokens": max_new_tokens,
+            "use_cache": True,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.tokenizer.eos_token_id,
+        }
+        if temperature > 0:
+            options.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        else:
+            options.update(do_sample=False)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(_batch_seed(self.seed, batch_index))
+            output = self.model.generate(**inputs, **options)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def load_backend(kind: str, checkpoint: str | Path, batch_size: int = 32, seed: int = 0,
+                 device: str | torch.device | None = None) -> GenerationBackend:
+    """A backend of the given kind over a saved LLaVA checkpoint."""
+    if kind == "hf":
+        from mmdistill.models.llava import load_llava
+
+        model, processor = load_llava(checkpoint)
+        return HFGenerationBackend(model, processor, batch_size=batch_size, seed=seed, device=device)
+    if kind == "vllm":
+        raise NotImplementedError("the 'vllm' generation backend is not built yet (a later issue adds it); "
+                                  "use backend 'hf'")
+    raise ValueError(f"unknown generation backend {kind!r}; choose from {BACKEND_KINDS}")

@@ -1,0 +1,124 @@
+"""Shared test fixtures: a tiny random LLaVA checkpoint and small toy benchmark files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest
+import torch
+from PIL import Image
+
+from mmdistill.conversation import ASSISTANT_TAG, SYSTEM_PROMPT, USER_TAG
+from mmdistill.models.llava import assemble_llava, save_llava
+from mmdistill.models.tokenizer import EOS, build_word_tokenizer
+from mmdistill.models.toy import clip_image_processor, tiny_clip, tiny_llama
+
+IMAGE_SIZE = 64
+COLORS = ["red", "green", "blue", "yellow"]
+SHAPES = ["circle", "square", "triangle", "star"]
+# What the default tiny model can emit: a few words and EOS, so replies are short.
+ANSWER_WORDS = ["a", "b", "c", "d", "yes", "no", "red", "circle", "there", "is", EOS]
+VOCABULARY = [SYSTEM_PROMPT, USER_TAG, ASSISTANT_TAG, *COLORS, *SHAPES, *ANSWER_WORDS,
+              "what color shape is the how many objects are in top bottom left right",
+              "options : ( ) . , ? answer with letter small big a an of"]
+
+
+def build_tiny_llava(directory: Path, hidden_size: int = 32, num_layers: int = 1, seed: int = 0,
+                     emit_only: list[str] = ANSWER_WORDS) -> Path:
+    """Save a random LLaVA (word tokenizer, tiny CLIP, tiny Llama) under `directory`; returns its path.
+
+    The LM head keeps only the rows of the `emit_only` tokens (scaled up), so greedy
+    decoding emits nothing else.
+    """
+    torch.manual_seed(seed)
+    tokenizer = build_word_tokenizer(VOCABULARY)
+    clip = tiny_clip(tokenizer, IMAGE_SIZE, 16, 32, 1, 2, 32)
+    clip.save_pretrained(directory / "clip")
+    clip_image_processor(IMAGE_SIZE).save_pretrained(directory / "clip")
+    llm = tiny_llama(tokenizer, hidden_size, num_layers, 4, 256)
+    llm.save_pretrained(directory / "llm")
+    tokenizer.save_pretrained(directory / "llm")
+    model, processor = assemble_llava(directory / "clip", directory / "llm", seed=seed)
+    keep = torch.tensor(tokenizer.convert_tokens_to_ids(emit_only))
+    with torch.no_grad():
+        head = model.lm_head.weight
+        kept_rows = head[keep] * 10
+        head.zero_()
+        head[keep] = kept_rows
+    save_llava(model, processor, directory / "llava")
+    return directory / "llava"
+
+
+def _image_path(index: int) -> str:
+    return f"images/{index % len(COLORS)}.png"
+
+
+def _mc_item(prefix: str, index: int) -> dict:
+    question = f"what color is the {SHAPES[index % 4]} ?"
+    options = list(COLORS)
+    listing = " ".join(f"( {letter} ) {option}" for letter, option in zip("abcd", options))
+    return {"id": f"{prefix}{index}", "image": _image_path(index), "question": question, "options": options,
+            "prompt": f"{question} options : {listing} . answer with the letter .", "answer": "abcd"[index % 4]}
+
+
+def sample_items(benchmark: str, count: int = 6) -> list[dict]:
+    """`count` well-formed items of one toy benchmark, with every category axis it needs."""
+    items = []
+    for index in range(count):
+        if benchmark == "mc":
+            item = {**_mc_item("mc", index), "subject": ["color", "shape"][index % 2],
+                    "context_modality": "image", "grade": index % 3 + 1}
+        elif benchmark == "seed":
+            item = {**_mc_item("seed", index), "dimension": ["instance_attributes", "instance_counting"][index % 2]}
+        elif benchmark == "pope":
+            item = {"id": f"pope{index}", "image": _image_path(index),
+                    "question": f"is there a {COLORS[index % 4]} {SHAPES[index % 3]} in the image ?",
+                    "answer": ["yes", "no"][index % 2],
+                    "negative_type": ["random", "popular", "adversarial"][index % 3]}
+        elif benchmark == "open":
+            item = {"id": f"open{index}", "image": _image_path(index),
+                    "question": "what objects are in the image ?",
+                    "answer": f"there is a {COLORS[index % 4]} circle .",
+                    "category": ["conversation", "complex_reasoning", "detail_description"][index % 3]}
+        else:
+            raise ValueError(f"no sample items for benchmark {benchmark!r}")
+        items.append(item)
+    return items
+
+
+def write_benchmark(directory: Path, benchmark: str, items: list[dict]) -> Path:
+    """Write `<benchmark>_test.jsonl` and the images it references; returns the JSONL path."""
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    for index, color in enumerate(COLORS):
+        path = directory / _image_path(index)
+        if not path.exists():
+            Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), color).save(path)
+    path = directory / f"{benchmark}_test.jsonl"
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
+
+
+@pytest.fixture(scope="session")
+def answering_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny models that can only emit option letters ('multiple_choice') or yes/no ('yes_no')."""
+    directory = tmp_path_factory.mktemp("answering_llava")
+    return {"multiple_choice": build_tiny_llava(directory / "letters", emit_only=["a", "b", "c", "d"]),
+            "yes_no": build_tiny_llava(directory / "yes_no", emit_only=["yes", "no"])}
+
+
+@pytest.fixture(scope="session")
+def benchmark_files(tmp_path_factory) -> dict[str, Path]:
+    """A 6-item test file for each toy benchmark, sharing one image folder."""
+    directory = tmp_path_factory.mktemp("benchmarks")
+    return {benchmark: write_benchmark(directory, benchmark, sample_items(benchmark))
+            for benchmark in ("mc", "seed", "pope", "open")}

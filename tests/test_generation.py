@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from mmdistill.conversation import encode_prompt
+from mmdistill.generation import GenerationRequest, HFGenerationBackend, load_backend
+from mmdistill.models.llava import load_llava, num_image_tokens
+
+QUESTIONS = [
+    "what color is the circle ?",
+    "how many objects are in the top left ?",
+    "is there a red star ?",
+    "what shape is the big blue object in the bottom right of the image ?",
+    "what color is the small square in the top right ?",
+    "is there a circle ?",
+]
+
+
+@pytest.fixture(scope="module")
+def model_and_processor(tiny_checkpoint):
+    return load_llava(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def images(benchmark_files):
+    return sorted((benchmark_files["mc"].parent / "images").glob("*.png"))
+
+
+def make_backend(model_and_processor, batch_size, seed=0):
+    model, processor = model_and_processor
+    return HFGenerationBackend(model, processor, batch_size=batch_size, seed=seed, device="cpu", progress=False)
+
+
+def make_requests(images, temperature=0.0, max_new_tokens=10):
+    return [GenerationRequest(images[i % len(images)], question, temperature, max_new_tokens, id=str(i))
+            for i, question in enumerate(QUESTIONS)]
+
+
+def test_prompt_is_the_conversation_prompt(model_and_processor, images):
+    model, processor = model_and_processor
+    backend = make_backend(model_and_processor, batch_size=2)
+    requests = make_requests(images)[:2]
+    inputs = backend.encode(requests)
+    for row, request in enumerate(requests):
+        ids = inputs["input_ids"][row][inputs["attention_mask"][row].bool()].tolist()
+        assert ids == encode_prompt(processor.tokenizer, request.question, num_image_tokens(model.config))
+    assert inputs["attention_mask"][:, 0].tolist() == [0, 1]  # the shorter first prompt is padded on the left
+
+
+def test_batched_greedy_equals_one_by_one(model_and_processor, images):
+    requests = make_requests(images)
+    batched = make_backend(model_and_processor, batch_size=len(requests)).generate(requests)
+    single = make_backend(model_and_processor, batch_size=1)
+    assert batched == [single.generate([request])[0] for request in requests]
+    assert any(batched)
+
+
+def test_replies_come_back_in_request_order(model_and_processor, images):
+    requests = make_requests(images)
+    mixed = [GenerationRequest(r.image, r.question, 0.0, max_new_tokens=3 + i % 2 * 7, id=r.id)
+             for i, r in enumerate(requests)]
+    backend = make_backend(model_and_processor, batch_size=4)
+    replies = backend.generate(mixed)
+    assert backend.generate(mixed[::-1]) == replies[::-1]
+    single = make_backend(model_and_processor, batch_size=1)
+    assert replies == [single.generate([request])[0] for request in mixed]
+
+
+def test_greedy_is_deterministic(model_and_processor, images):
+    backend = make_backend(model_and_processor, batch_size=4)
+    requests = make_requests(images)
+    first = backend.generate(requests)
+    torch.manual_seed(12345)
+    assert backend.generate(requests) == first
+
+
+def test_seeded_sampling_is_reproducible(model_and_processor, images):
+    requests = make_requests(images, temperature=1.0, max_new_tokens=12)
+    first = make_backend(model_and_processor, batch_size=4, seed=7).generate(requests)
+    assert make_backend(model_and_processor, batch_size=4, seed=7).generate(requests) == first
+    assert make_backend(model_and_processor, batch_size=4, seed=8).generate(requests) != first
+
+
+def test_request_checks():
+    with pytest.raises(ValueError, match="temperature"):
+        GenerationRequest("x.png", "q", temperature=-1.0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        GenerationRequest("x.png", "q", max_new_tokens=0)
+
+
+def test_missing_image_is_named(model_and_processor, tmp_path):
+    backend = make_backend(model_and_processor, batch_size=1)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        backend.generate([GenerationRequest(tmp_path / "missing.png", "is there a circle ?", id="q1")])
+
+
+def test_load_backend(tiny_checkpoint):
+    assert isinstance(load_backend("hf", tiny_checkpoint, batch_size=2, seed=0, device="cpu"), HFGenerationBackend)
+    with pytest.raises(NotImplementedError, match="not built yet"):
+        load_backend("vllm", tiny_checkpoint, batch_size=2, seed=0)
+    with pytest.raises(ValueError, match="unknown generation backend"):
+        load_backend("onnx", tiny_checkpoint, batch_size=2, seed=0)
