@@ -19,6 +19,7 @@ TRACKED_PACKAGES = (
     "rouge-score", "lmms-eval", "numpy", "pillow", "datasets",
 )
 _CHUNK = 1 << 20
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout that holds src/mmdistill
 
 
 def sha256_file(path: str | Path) -> str:
@@ -39,7 +40,7 @@ def hash_path(path: str | Path) -> dict[str, str] | str | None:
     return None
 
 
-def git_state(repo: str | Path = ".") -> dict[str, Any]:
+def git_state(repo: str | Path = CODE_ROOT) -> dict[str, Any]:
     """Commit and dirty flag of the code that ran; 'unknown' outside a git checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
