@@ -2,9 +2,13 @@
 
 from pathlib import Path
 
-from mmdistill.config import validate_config
+from mmdistill.config import ConfigError, validate_config
 
 validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="config")
+if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
+        and "open" in config["evaluation"]["benchmarks"]):
+    raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
+                      "with real `data.benchmarks` drop 'open' from `evaluation.benchmarks` until a model judge is set")
 
 TOY = "toy"
 WORLD = "results/world"

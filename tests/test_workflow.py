@@ -49,3 +49,40 @@ def test_lint_has_nothing_serious_to_say():
     result = snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_a_real_config_plans_no_toy_jobs(tmp_path):
+    """Pointing `data` and `models` at disk replaces every toy generator and toy model."""
+    for directory in ("teacher", "vicuna", "clip", "images", "benchmarks"):
+        (tmp_path / directory).mkdir()
+    (tmp_path / "captions.jsonl").write_text('{"id": "1", "image": "a.png", "caption": "a dog"}\n')
+    (tmp_path / "seed.json").write_text("[]")
+    for bench in ("mc", "seed", "pope"):
+        (tmp_path / "benchmarks" / f"{bench}_test.jsonl").write_text("")
+    config = {
+        "data": {"raw_captions": str(tmp_path / "captions.jsonl"), "raw_captions_image_root": str(tmp_path / "images"),
+                 "instruction_seed": str(tmp_path / "seed.json"),
+                 "instruction_seed_image_root": str(tmp_path / "images"), "teacher_gold": "toy",
+                 "benchmarks": str(tmp_path / "benchmarks")},
+        "models": {"teacher": str(tmp_path / "teacher"), "student_llm": str(tmp_path / "vicuna"),
+                   "vision_tower": str(tmp_path / "clip")},
+        "evaluation": {"benchmarks": ["mc", "seed", "pope"], "batch_size": 8, "temperature": 0.0,
+                       "open_ended_judge": "reference", "teacher_quality_items": 10},
+    }
+    path = tmp_path / "real.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", str(path))
+    assert result.returncode == 0, result.stderr
+    planned = result.stdout + result.stderr
+    assert "student_stage1" in planned and "noun_phrase_extract" in planned and "evaluate" in planned
+    for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "teacher_instruct", "teacher_quality"):
+        assert toy_rule not in planned
+
+
+def test_real_benchmarks_with_the_reference_judge_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"data": {**yaml.safe_load((ROOT / "config.yaml").read_text())["data"],
+                                             "benchmarks": str(tmp_path)}}))
+    result = snakemake("-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert "`evaluation.open_ended_judge`" in result.stderr + result.stdout
