@@ -63,7 +63,8 @@ def _mc_item(prefix: str, index: int) -> dict:
     options = list(COLORS)
     listing = " ".join(f"( {letter} ) {option}" for letter, option in zip("abcd", options))
     return {"id": f"{prefix}{index}", "image": _image_path(index), "question": question, "options": options,
-            "prompt": f"{question} options : {listing} . answer with the letter .", "answer": "abcd"[index % 4]}
+            "prompt": f"{question} options : {listing} . answer with one of the options .",
+            "answer": "abcd"[index % 4], "answer_text": options[index % 4]}
 
 
 def sample_items(benchmark: str, count: int = 6) -> list[dict]:

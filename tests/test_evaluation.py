@@ -5,11 +5,17 @@ from conftest import sample_items, write_benchmark
 
 from mmdistill.evaluation import evaluate, load_items, score_open_ended, summarize
 from mmdistill.evaluation.intervals import bootstrap_interval, wilson_interval
-from mmdistill.evaluation.scoring import judge_score_to_percent, parse_option_letter, parse_yes_no, yes_no_statistics
+from mmdistill.evaluation.scoring import (
+    is_correct,
+    judge_score_to_percent,
+    parse_option,
+    parse_yes_no,
+    yes_no_statistics,
+)
 from mmdistill.generation import GenerationRequest, load_backend
 from mmdistill.io import DataError
 
-ANSWER_MAX_NEW_TOKENS = 8  # as in tasks/_multiple_choice_template_yaml and _yes_no_template_yaml
+MAX_NEW_TOKENS = {"mc": 32, "seed": 32, "pope": 8}  # as in tasks/_multiple_choice_template_yaml, _yes_no_...
 
 
 # --- intervals -------------------------------------------------------------------------
@@ -34,18 +40,53 @@ def test_bootstrap_interval():
 
 # --- parsing and scoring ---------------------------------------------------------------
 
-@pytest.mark.parametrize("prediction, letter, yes_no", [
-    ("", None, None),
-    ("the answer is b", None, None),
-    ("B.", "b", None),
-    ("yes, there is", None, "yes"),
-    ("  (c) blue", "c", None),
-    ("No.", None, "no"),
-    ("e", None, None),  # not one of four options
+OPTIONS = ["red", "blue", "top left", "red circle , blue square"]
+
+
+@pytest.mark.parametrize("prediction, letter", [
+    # a leading option letter, as real LLaVA models answer ScienceQA
+    ("b", "b"),
+    ("B.", "b"),
+    ("(c)", "c"),
+    ("d . red circle , blue square", "d"),
+    ("  (c) blue", "c"),  # the letter wins over the text after it
+    ("e", None),  # not one of four options
+    ("a blue", "a"),  # a leading article reads as option a (toy option texts never start with one)
+    # the text of one option, as the toy models answer; compared after normalization
+    ("red", "a"),
+    ("Blue.", "b"),
+    ("Top-Left", "c"),
+    ("red circle, blue square", "d"),
+    # anything else chooses nothing
+    ("", None),
+    ("green", None),  # no option's text
+    ("red circle", None),  # part of an option is not the option
+    ("the answer is red", None),  # no search inside free text
+    ("the answer is b", None),
+    ("red or blue", None),
 ])
-def test_answer_parsing(prediction, letter, yes_no):
-    assert parse_option_letter(prediction, num_options=4) == letter
+def test_option_parsing(prediction, letter):
+    assert parse_option(prediction, OPTIONS) == letter
+
+
+def test_an_answer_matching_two_options_chooses_nothing():
+    assert parse_option("red", ["red", "blue", "Red."]) is None
+    assert parse_option("blue", ["red", "blue", "Red."]) == "b"
+
+
+@pytest.mark.parametrize("prediction, yes_no", [
+    ("", None), ("yes, there is", "yes"), ("No.", "no"), ("the answer is no", None), ("b", None),
+])
+def test_yes_no_parsing(prediction, yes_no):
     assert parse_yes_no(prediction) == yes_no
+
+
+def test_multiple_choice_correctness_accepts_the_letter_or_the_option_text():
+    item = sample_items("mc", 3)[2]  # options red / green / blue / yellow, gold letter c
+    assert (item["answer"], item["answer_text"]) == ("c", "blue")
+    for prediction, correct in [("c", True), ("C. blue", True), ("blue", True), ("Blue .", True),
+                                ("b", False), ("green", False), ("the answer is blue", False), ("", False)]:
+        assert is_correct("multiple_choice", item, prediction) == correct, prediction
 
 
 def test_yes_no_statistics():
@@ -100,7 +141,7 @@ def half_right_benchmark(directory, benchmark, checkpoint):
     backend = load_backend("hf", checkpoint, batch_size=6, seed=0, device="cpu")
     predictions = backend.generate([
         GenerationRequest(directory / item["image"], item.get("prompt") or item["question"],
-                          max_new_tokens=ANSWER_MAX_NEW_TOKENS) for item in items])
+                          max_new_tokens=MAX_NEW_TOKENS[benchmark]) for item in items])
     choices = ["yes", "no"] if benchmark == "pope" else ["a", "b", "c", "d"]
     for index, (item, prediction) in enumerate(zip(items, predictions)):
         said = prediction.split()[0]
@@ -151,9 +192,11 @@ def test_score_json_structure(evaluations, benchmark, axes):
 @pytest.mark.parametrize("benchmark", ["mc", "seed", "pope"])
 def test_accuracy_is_the_fraction_of_matching_samples(evaluations, benchmark):
     result = evaluations[benchmark]["result"]
-    parse = parse_yes_no if benchmark == "pope" else (lambda text: parse_option_letter(text, 4))
+    options = {item["id"]: item.get("options") for item in evaluations[benchmark]["items"]}
     for sample in result["samples"]:
-        assert sample["correct"] == (parse(sample["prediction"]) == sample["answer"])
+        said = parse_yes_no(sample["prediction"]) if benchmark == "pope" else \
+            parse_option(sample["prediction"], options[sample["id"]])
+        assert sample["correct"] == (said == sample["answer"])
     assert [sample["correct"] for sample in result["samples"]] == [True, False] * (result["n"] // 2)
     assert result["score"] == pytest.approx(50.0)
     assert result["lmms_eval_metrics"]["accuracy"] * 100 == pytest.approx(result["score"])

@@ -25,12 +25,13 @@ def _check_items(items):
     for item in items:
         scene = SCENES[item["scene_id"]]
         assert item["split"] == scene["split"] and item["image"] == f"images/{item['scene_id']}.png"
-        if "options" in item:
-            assert oracle.answer(scene, item["prompt"]) == item["answer"]
+        if "options" in item:  # the gold letter, and the text of that option the oracle answers
+            assert item["answer"] in OPTION_LETTERS[: len(item["options"])]
+            assert item["answer_text"] == item["options"][OPTION_LETTERS.index(item["answer"])]
+            assert oracle.answer(scene, item["prompt"]) == item["answer_text"]
             assert len(set(item["options"])) == len(item["options"])
             if item["task"] != "category" and not item.get("context"):
-                gold_option = item["options"][OPTION_LETTERS.index(item["answer"])]
-                assert oracle.answer(scene, item["question"]) == gold_option
+                assert oracle.answer(scene, item["question"]) == item["answer_text"]
         else:
             assert oracle.answer(scene, item["question"]) == item["answer"] != oracle.UNANSWERABLE
         assert task_type_of(item["question"]) == item["task"]
@@ -62,7 +63,7 @@ def test_mc_benchmark_items_and_axes(mc):
             assert item["context"] and oracle.answer(SCENES[item["scene_id"]], item["question"]) == oracle.UNANSWERABLE
         elif item["context_modality"] == "no":
             assert item["task"] == "category" and all(
-                oracle.answer(scene, item["prompt"]) == item["answer"] for scene in TRAIN[:20]
+                oracle.answer(scene, item["prompt"]) == item["answer_text"] for scene in TRAIN[:20]
             )  # the same answer whatever the image
 
 

@@ -59,7 +59,8 @@ def test_parse_question_fields():
         "what color is the ?",
         "is there a key ?",
         "how many circle are there ?",
-        "question : what color is the circle ? options : b . red answer with the option letter .",
+        "question : what color is the circle ? options : b . red answer with one of the options .",
+        "question : what color is the circle ? options : a . red b . blue answer with the option letter .",
     ):
         assert parse_question(text) is None, text
 

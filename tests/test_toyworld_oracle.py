@@ -104,17 +104,17 @@ def test_unanswerable_questions(question):
     assert not is_answerable(SCENE, question)
 
 
-def test_multiple_choice_prompts_are_answered_with_the_letter():
+def test_multiple_choice_prompts_are_answered_with_the_option_text():
     colors = ["green", "blue", "red", "yellow"]
-    assert answer(SCENE, format_mc_prompt("what color is the circle ?", colors)) == "c"
+    assert answer(SCENE, format_mc_prompt("what color is the circle ?", colors)) == "red"
     assert (
         answer(SCENE, format_mc_prompt("which of these words is a color ?", ["circle", "red", "large", "top left"]))
-        == "b"
+        == "red"
     )
     with_context = format_mc_prompt(
         "what color is the key ?", colors, context="the key is the object in the top right ."
     )
-    assert answer(SCENE, with_context) == "b"
+    assert answer(SCENE, with_context) == "blue"
     assert (
         answer(SCENE, format_mc_prompt("what color is the key ?", colors, context="the key is the red object ."))
         == UNANSWERABLE
@@ -122,7 +122,8 @@ def test_multiple_choice_prompts_are_answered_with_the_letter():
     assert answer(SCENE, format_mc_prompt("what color is the circle ?", ["green", "blue"])) == UNANSWERABLE
     assert answer(SCENE, format_mc_prompt("what color is the circle ?", ["red", "blue", "red"])) == UNANSWERABLE
     lists = ["blue square and red triangle", "red triangle , blue square and red circle"]
-    assert answer(SCENE, format_mc_prompt("what objects are in the image ?", lists)) == "b"  # order-free
+    # order-free: the option as written, not the canonical list "red circle , blue square and red triangle"
+    assert answer(SCENE, format_mc_prompt("what objects are in the image ?", lists)) == lists[1]
 
 
 @pytest.mark.parametrize(
@@ -176,15 +177,35 @@ def test_score_rubric_worked_examples(question, response, score):
     assert score_answer(SCENE, question, response) == score
 
 
-def test_score_multiple_choice():
+@pytest.mark.parametrize(
+    "response, score",
+    [
+        ("red", 10),  # the right option's text, as toy models answer
+        ("Red.", 10),
+        ("the red", 10),  # articles and periods are ignored
+        ("c", 10),  # the right letter, as real LLaVA models answer
+        ("c . red", 10),
+        ("(c)", 10),
+        ("a", 2),  # a wrong letter
+        ("blue", 2),  # a wrong option
+        ("purple", 2),  # no option
+        ("the answer is red", 2),  # not exactly an option's text
+        ("red or blue", 2),
+        ("", 1),
+        ("unanswerable", 1),
+    ],
+)
+def test_score_multiple_choice(response, score):
     prompt = format_mc_prompt("what color is the circle ?", ["green", "blue", "red", "yellow"])
-    assert score_answer(SCENE, prompt, "c") == 10
-    assert score_answer(SCENE, prompt, "c . red") == 10
-    assert score_answer(SCENE, prompt, "(c)") == 10
-    assert score_answer(SCENE, prompt, "red") == 8
-    assert score_answer(SCENE, prompt, "a") == 2
-    assert score_answer(SCENE, prompt, "blue") == 2
-    assert score_answer(SCENE, prompt, "") == 1
+    assert score_answer(SCENE, prompt, response) == score
+
+
+def test_score_multiple_choice_text_of_two_options_is_wrong():
+    # options b and d are both "large": only one option is right, and "large" names two
+    prompt = format_mc_prompt("what color is the circle ?", ["green", "large", "red", "large"])
+    assert answer(SCENE, prompt) == "red"
+    assert score_answer(SCENE, prompt, "large") == 2
+    assert score_answer(SCENE, prompt, "red") == score_answer(SCENE, prompt, "c") == 10
 
 
 def test_scores_are_in_range_and_deterministic():

@@ -1,15 +1,17 @@
 """Turning predictions into scores: answer parsing, accuracies, POPE statistics, judged answers.
 
-Multiple-choice and yes/no answers are scored by exact match of the *first token*
-of the prediction (lower-cased, surrounding punctuation removed) with the gold
-answer: the models are trained to answer with the letter or yes/no alone, so
-"B." and "yes, there is" count while "the answer is b" does not (and a reply
-starting with the article "a" reads as option a). Percentages are on a 0-100 scale.
+Yes/no answers are scored by exact match of the *first token* of the prediction
+(lower-cased, surrounding punctuation removed): "yes, there is" counts as yes.
+Multiple-choice answers may name the option by its letter, as real LLaVA models
+answer ScienceQA ("B.", "(b) blue"), or by its text, as the toy models are trained
+to ("blue"); see `parse_option`. The gold answer of a multiple-choice item is its
+option letter. Percentages are on a 0-100 scale.
 """
 
 from __future__ import annotations
 
 import numbers
+import re
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,10 +34,28 @@ def first_token(prediction: str) -> str:
     return ""
 
 
-def parse_option_letter(prediction: str, num_options: int) -> str | None:
-    """The option letter a prediction starts with, or None if it starts with anything else."""
+def normalize_answer(text: str) -> str:
+    """Lower-cased, punctuation replaced by spaces, whitespace collapsed: "Top-Left." -> "top left"."""
+    return " ".join(re.sub(f"[{re.escape(string.punctuation)}]", " ", text.lower()).split())
+
+
+def parse_option(prediction: str, options: Sequence[str]) -> str | None:
+    """The letter of the option a prediction chooses, or None.
+
+    A leading option letter wins: "b", "B.", "(b)", "b . red" (even if the text after it
+    names another option). Otherwise the whole prediction, normalized, must equal the
+    normalized text of exactly one option: "Red." chooses the option "red". Anything
+    else chooses nothing: "", a letter beyond the options, a text that is no option's or
+    several options', and a sentence around an option such as "the answer is red" (no
+    search inside free text). A reply starting with the article "a" reads as option a.
+    """
+    letters = OPTION_LETTERS[: len(options)]
     token = first_token(prediction)
-    return token if len(token) == 1 and token in OPTION_LETTERS[:num_options] else None
+    if len(token) == 1 and token in letters:
+        return token
+    text = normalize_answer(prediction)
+    chosen = [letter for letter, option in zip(letters, options) if normalize_answer(str(option)) == text]
+    return chosen[0] if text and len(chosen) == 1 else None
 
 
 def parse_yes_no(prediction: str) -> str | None:
@@ -45,9 +65,10 @@ def parse_yes_no(prediction: str) -> str | None:
 
 
 def is_correct(benchmark_kind: str, item: dict, prediction: str) -> bool:
-    """Exact match of the parsed prediction with the gold answer (`multiple_choice` or `yes_no`)."""
+    """Whether the parsed prediction is the gold answer (`multiple_choice`: the option
+    letter `parse_option` reads from a letter or an option's text; `yes_no`: yes / no)."""
     if benchmark_kind == "multiple_choice":
-        return parse_option_letter(prediction, len(item["options"])) == str(item["answer"]).strip().lower()
+        return parse_option(prediction, item["options"]) == str(item["answer"]).strip().lower()
     if benchmark_kind == "yes_no":
         return parse_yes_no(prediction) == str(item["answer"]).strip().lower()
     raise ValueError(f"exact-match scoring is defined for multiple_choice and yes_no, not {benchmark_kind!r}")

@@ -7,8 +7,10 @@
 * `make_open_benchmark`: LLaVA-Bench-like open questions with oracle reference answers.
 
 Every item: {"id", "scene_id", "split", "image", "question", "answer", "task", ...axes}.
-Multiple-choice items add "options" and "prompt" (the text shown to the model) and
-their answer is the option letter. Item k of a scene depends only on (seed, scene).
+Multiple-choice items add "options", "prompt" (the text shown to the model) and
+"answer_text"; their "answer" is the gold option letter, as in ScienceQA / SEED files,
+and "answer_text" the right option's text (what toy models are trained to answer, see
+`oracle.answer`). Item k of a scene depends only on (seed, scene).
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ def make_mc_item(scene: dict, item_id: str, rng: Random) -> dict | None:
     item = _base_item(scene, item_id, task, question, letter)
     item.update(
         {
+            "answer_text": gold,
             "context": context,
             "options": options,
             "prompt": format_mc_prompt(question, options, context),
@@ -248,7 +251,14 @@ def make_seed_item(scene: dict, item_id: str, dimension: str, rng: Random) -> di
     if len(options) != SEED_OPTIONS:
         return None
     item = _base_item(scene, item_id, task, question, letter)
-    item.update({"dimension": dimension, "options": options, "prompt": format_mc_prompt(question, options)})
+    item.update(
+        {
+            "answer_text": gold,
+            "dimension": dimension,
+            "options": options,
+            "prompt": format_mc_prompt(question, options),
+        }
+    )
     return item
 
 

@@ -167,7 +167,8 @@ GOLD_FORMAT_WEIGHTS = {"single": 4, "multi": 3, "mc": 2, "seed": 1}
 
 def make_gold_answer_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
     """Supervised teacher data: single- and multi-turn open QA over all task types, and
-    multiple-choice prompts in the benchmark formats answered with the option letter.
+    multiple-choice prompts in the benchmark formats answered with the text of the right
+    option (`oracle.answer` of the prompt, the item's "answer_text").
     Each record's "format" is single / multi / mc / seed."""
     records = []
     for scene in scenes:
@@ -188,7 +189,7 @@ def _gold_record(record_id: str, scene: dict, rng: Random) -> dict:
             item = make_mc_item(scene, record_id, rng)
         else:
             item = make_seed_item(scene, record_id, rng.choice(list(SEED_DIMENSIONS)), rng)
-    return _qa_record(record_id, scene, [(item["task"], item["prompt"], item["answer"])], format=kind)
+    return _qa_record(record_id, scene, [(item["task"], item["prompt"], item["answer_text"])], format=kind)
 
 
 # ---------------------------------------------------------------- judge data

@@ -83,11 +83,12 @@ POPE_TEMPLATE = "is there {np} in the image ?"  # POPE's fixed phrasing, one of 
 CONTEXT_TEMPLATES = ("the {alias} is the {ref} .", "call the {ref} the {alias} .")
 
 # Multiple-choice prompt layout (ScienceQA / SEED style); `format_mc_prompt` fills it.
+# Toy models answer with the text of the right option (see oracle.answer).
 MC_CONTEXT = "context : {context}"
 MC_QUESTION = "question : {question}"
 MC_OPTIONS = "options :"
 MC_OPTION = "{letter} . {option}"
-MC_INSTRUCTION = "answer with the option letter ."
+MC_INSTRUCTION = "answer with one of the options ."
 
 # Canonical description sentences (see `describe_objects`).
 DESCRIPTION_COUNT = ("there is {count} object .", "there are {count} objects .")

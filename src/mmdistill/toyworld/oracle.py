@@ -118,21 +118,27 @@ def _named_objects(text: str) -> set[tuple[str, str]]:
     return {(m["color"], m["shape"]) for m in _mentions(tokenize(text)) if m["color"] and m["shape"]}
 
 
-def _choice_answer(scene: dict, query: Query) -> str:
-    """The letter of the one option that is right, or UNANSWERABLE if not exactly one is."""
+def _right_option(scene: dict, query: Query) -> int | None:
+    """Index of the one option that is right, or None if not exactly one is."""
     if query.task == "category":
         right = [index for index, option in enumerate(query.options) if option in _KIND_VALUES[query.attribute]]
     else:
         gold = _open_answer(scene, query)
         if gold == UNANSWERABLE:
-            return UNANSWERABLE
+            return None
         if query.task == "list":
             right = [
                 index for index, option in enumerate(query.options) if _named_objects(option) == _named_objects(gold)
             ]
         else:
             right = [index for index, option in enumerate(query.options) if option == gold]
-    return OPTION_LETTERS[right[0]] if len(right) == 1 else UNANSWERABLE
+    return right[0] if len(right) == 1 else None
+
+
+def _choice_answer(scene: dict, query: Query) -> str:
+    """The text of the one option that is right, or UNANSWERABLE if not exactly one is."""
+    right = _right_option(scene, query)
+    return UNANSWERABLE if right is None else query.options[right]
 
 
 def _gold(scene: dict, query: Query | None) -> str:
@@ -146,7 +152,8 @@ def answer(scene: dict, question: str) -> str:
 
     UNANSWERABLE covers text outside the language, references to missing or
     ambiguous objects, undefined aliases, and option lists without exactly one
-    right option. Multiple-choice prompts are answered with the option letter.
+    right option. Multiple-choice prompts are answered with the text of the right
+    option, as written in the options (benchmark files keep the letter as "answer").
     """
     return _gold(scene, parse_question(question))
 
@@ -229,19 +236,25 @@ def _scaled(fraction: float) -> int:
     return 2 + int(8 * fraction + 0.5)
 
 
-def _score_choice(query: Query, gold_letter: str, tokens: list[str]) -> int:
-    """10 right letter, 8 right option text instead of the letter, 2 anything else."""
-    for index, option in enumerate(query.options):
-        if _content(tokens) == _content(tokenize(option)):
-            return 8 if OPTION_LETTERS[index] == gold_letter else 2
+def _chosen_option(query: Query, tokens: list[str]) -> int | None:
+    """Index of the option an answer names: by its text (exactly one option), else by a
+    leading letter ("b", "b .", "( b )", "b . red"); None for anything else."""
+    named = [index for index, option in enumerate(query.options) if _content(tokens) == _content(tokenize(option))]
+    if len(named) == 1:
+        return named[0]
     letters = tokens[1:] if tokens[0] == "(" else tokens
     if (
         letters
         and letters[0] in OPTION_LETTERS[: len(query.options)]
         and (len(letters) == 1 or letters[1] in (".", ")", ","))
     ):
-        return 10 if letters[0] == gold_letter else 2
-    return 2
+        return OPTION_LETTERS.index(letters[0])
+    return None
+
+
+def _score_choice(query: Query, right: int, tokens: list[str]) -> int:
+    """10 the right option's text or letter, 2 anything else."""
+    return 10 if _chosen_option(query, tokens) == right else 2
 
 
 def _score_open(scene: dict, query: Query, gold: str, tokens: list[str]) -> int:
@@ -296,8 +309,9 @@ def score_answer(scene: dict, question: str, answer: str) -> int:
     * 1: empty answer, or "unanswerable" to an answerable question.
     * Unanswerable question: 10 for "unanswerable", 2 for anything else.
     * 10: exactly the gold answer.
-    * Multiple choice: 10 right letter (optionally followed by ". text"), 8 the right
-      option's text instead of its letter, 2 otherwise.
+    * Multiple choice: 10 the right option's text (exactly, e.g. "red" or "the red .";
+      "the answer is red" is not an option's text) or its letter ("c", "c .", "( c )",
+      "c . red"); 2 another option, a text matching no option or several, anything else.
     * yes/no (exist, compare): 8 right word plus extra words, 2 wrong or both words.
     * count: 8 right number plus extra words, 5 off by one, 2 otherwise.
     * color / shape / size / text: 8 gold value plus extra words, 4 gold value among
@@ -314,6 +328,8 @@ def score_answer(scene: dict, question: str, answer: str) -> int:
     "what color is the circle ?": "red" 10, "the answer is red" 8, "red or blue" 4, "blue" 2, "" 1.
     "how many objects are there ?": "2" 10, "3" 5, "4" 2.
     "where is the blue square ?": "bottom right" 10, "bottom left" 5, "top left" 2.
+    Options green / blue / red of "what color is the circle ?": "red" 10, "c" 10, "b" 2,
+    "the answer is red" 2.
     """
     query = parse_question(question)
     gold = _gold(scene, query)
@@ -325,7 +341,7 @@ def score_answer(scene: dict, question: str, answer: str) -> int:
     if _content(tokens) == [UNANSWERABLE]:
         return 1
     if query.options:
-        return _score_choice(query, gold, tokens)
+        return _score_choice(query, _right_option(scene, query), tokens)
     if _content(tokens) == _content(tokenize(gold)):
         return 10
     return _score_open(scene, query, gold, tokens)
