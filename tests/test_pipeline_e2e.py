@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pipeline")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-               str(directory), "--cores", "2", "--configfile", str(ROOT / "tests" / "tiny_config.yaml"), "all"]
+    command = [sys.executable, "-m", "snakemake", "all", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+               str(directory), "--cores", "2", "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-5000:]
     return directory

@@ -93,7 +93,6 @@ def snakemake_job(smk) -> Iterator[Job]:
         seed=seed,
         started=started,
         finished=now(),
-        config_files=[str(p) for p in smk.config.get("_config_files", [])] if hasattr(smk, "config") else None,
     )
     destination = record_path(outputs[0])
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,7 @@ def now() -> str:
 
 
 def build_record(rule: str, wildcards: dict, params: dict, inputs: list[str], outputs: list[str],
-                 seed: int | None, started: str, finished: str, config_files: list[str] | None = None) -> dict[str, Any]:
+                 seed: int | None, started: str, finished: str) -> dict[str, Any]:
     return {
         "rule": rule,
         "wildcards": wildcards,
@@ -87,7 +87,6 @@ def build_record(rule: str, wildcards: dict, params: dict, inputs: list[str], ou
         "seed": seed,
         "inputs": {p: hash_path(p) for p in inputs},
         "outputs": {p: hash_path(p) for p in outputs},
-        "config_files": {p: hash_path(p) for p in (config_files or [])},
         "code": git_state(),
         "packages": package_versions(),
         "device": device_description(),
