@@ -33,6 +33,7 @@ lint: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_nounphrase.py
 	$(BIN)/python benchmarks/bench_generation.py
+	$(BIN)/python benchmarks/bench_dryrun.py
 
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)

@@ -8,7 +8,7 @@ SHARDS = range(config["comd"]["stage1"]["shards"])
 rule noun_phrase_extract:
     """Map: spaCy noun chunks of one shard of the raw captions."""
     input:
-        source("raw_captions", f"{WORLD}/raw_captions.jsonl"),
+        source("raw_captions", rules.toy_raw_captions.output.raw),
     output:
         f"{STAGE1}/shards/phrases_{{shard}}.jsonl",
     params:
@@ -27,7 +27,7 @@ rule noun_phrase_extract:
 rule noun_phrase_filter:
     """Reduce: frequency filter, rarest remaining phrase first, at most N pairs per phrase."""
     input:
-        captions=source("raw_captions", f"{WORLD}/raw_captions.jsonl"),
+        captions=source("raw_captions", rules.toy_raw_captions.output.raw),
         shards=expand(f"{STAGE1}/shards/phrases_{{shard}}.jsonl", shard=SHARDS),
     output:
         filtered=f"{STAGE1}/filtered_captions.jsonl",

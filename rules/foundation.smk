@@ -20,10 +20,10 @@ rule toy_tokenizer:
 
 
 rule toy_clip:
-    """A tiny CLIP trained contrastively on the raw toy captions."""
+    """A tiny CLIP trained contrastively on detailed toy captions."""
     input:
         tokenizer=rules.toy_tokenizer.output,
-        captions=rules.toy_raw_captions.output,
+        captions=rules.toy_raw_captions.output.detailed,
         images=rules.toy_scenes.output.images,
     output:
         model=directory(f"{MODELS}/clip"),

@@ -7,7 +7,7 @@ rule teacher_align:
     input:
         vision_tower=rules.toy_clip.output.model,
         llm=f"{MODELS}/llm_teacher",
-        data="results/comd/stage1/filtered_captions.jsonl",
+        data=rules.toy_raw_captions.output.detailed,
         images=rules.toy_scenes.output.images,
     output:
         model=directory(f"{MODELS}/teacher_aligned"),

@@ -19,11 +19,12 @@ rule toy_scenes:
 
 
 rule toy_raw_captions:
-    """The raw caption corpus, playing CC3M+SBU+LAION."""
+    """The raw caption corpus, playing CC3M+SBU+LAION, and one detailed caption per image."""
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
-        f"{WORLD}/raw_captions.jsonl",
+        raw=f"{WORLD}/raw_captions.jsonl",
+        detailed=f"{WORLD}/detailed_captions.jsonl",
     params:
         seed=config["seed"],
         captions_per_scene=config["toy_world"]["captions_per_scene"],

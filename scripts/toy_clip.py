@@ -8,7 +8,7 @@ from mmdistill.stages import train_toy_clip, write_summary
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     summary = train_toy_clip(
         tokenizer_dir=job.input.tokenizer[0],
-        captions_path=job.input.captions[0],
+        captions_path=job.input.captions,
         image_root=Path(job.input.images).parent,
         output_dir=job.output.model,
         image_size=job.params["image_size"],
