@@ -48,7 +48,7 @@ def test_stage1_trains_only_the_projector(workdir):
     summary = json.loads((workdir / "results/models/student_stage1.training.json").read_text())
     assert list(summary["trainable_parts"]) == ["projector"]
     curve = [point["loss"] for point in summary["loss_curve"]]
-    assert curve[-1] < curve[0], "the projector did not learn"
+    assert curve[-1] < curve[0] - 0.1, f"the projector did not learn: {curve}"
 
 
 def test_filter_report_counts_add_up(workdir):
