@@ -1,5 +1,6 @@
 # Helpers shared by all rule files (config validation, sources, paths).
 
+import os
 from pathlib import Path
 
 from mmdistill.config import ConfigError, validate_config
@@ -29,8 +30,8 @@ def source(key, toy_path):
 
 
 def max_threads():
-    """Rules use every core they are given; profiles cap it with `set-threads`."""
-    return workflow.cores
+    """Rules ask for every core of the machine; Snakemake caps this at --cores, profiles with `set-threads`."""
+    return os.cpu_count() or 1
 
 
 def log_path(rule_name, name="job"):

@@ -75,3 +75,41 @@ def test_provenance_records_match_the_artifacts(workdir):
 def test_logs_per_job(workdir):
     logs = list((workdir / "results" / "logs").rglob("*.log"))
     assert {log.parent.name for log in logs} >= {"toy_scenes", "teacher_instruct", "evaluate", "summary"}
+
+
+def _planned_jobs(workdir, *configfiles) -> dict[str, int]:
+    command = [sys.executable, "-m", "snakemake", "all", "-n", "--quiet", "rules", "--snakefile",
+               str(ROOT / "Snakefile"), "--directory", str(workdir), "--configfile", *map(str, configfiles)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    counts = {}
+    in_table = False
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+        elif in_table and line.strip() and not line.startswith("-"):
+            name, count = line.split()
+            if name == "total":
+                break
+            counts[name] = int(count)
+    return counts
+
+
+def test_nothing_reruns_when_nothing_changed(workdir):
+    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml") == {}
+
+
+def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("teacher:\n  instruct:\n    trainable: [projector, language_model, vision_tower]\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
+    assert planned == {"teacher_instruct": 1, "teacher_quality": 1, "evaluate": 4, "summary": 1, "all": 1}
+
+
+def test_snakemake_report_renders(workdir):
+    report = workdir / "report.html"
+    command = [sys.executable, "-m", "snakemake", "all", "--report", str(report), "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert report.stat().st_size > 10_000
