@@ -43,8 +43,9 @@ def test_stage1_trains_only_the_projector(workdir):
 
     before = load_file(workdir / "results/models/llm_student/model.safetensors")
     after = load_file(workdir / "results/models/student_stage1/model.safetensors")
-    llm_weight = "model.layers.0.self_attn.q_proj.weight"
-    assert (after[f"model.language_model.layers.0.self_attn.q_proj.weight"] == before[llm_weight]).all()
+    # saved in the original LLaVA checkpoint layout: the LLM's weights under `language_model.`
+    for name, weight in before.items():
+        assert (after[f"language_model.{name}"] == weight).all(), f"{name} changed in stage 1"
     summary = json.loads((workdir / "results/models/student_stage1.training.json").read_text())
     assert list(summary["trainable_parts"]) == ["projector"]
     curve = [point["loss"] for point in summary["loss_curve"]]

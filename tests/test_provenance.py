@@ -26,6 +26,7 @@ def test_directory_hashes_are_per_file(tmp_path):
     (tmp_path / "ckpt" / "sub").mkdir(parents=True)
     (tmp_path / "ckpt" / "a.bin").write_bytes(b"weights")
     (tmp_path / "ckpt" / "sub" / "b.json").write_text("{}")
+    (tmp_path / "ckpt" / ".snakemake_timestamp").write_text("")  # added by Snakemake after the job
     hashes = hash_path(tmp_path / "ckpt")
     assert hashes == {"a.bin": hashlib.sha256(b"weights").hexdigest(), "sub/b.json": hashlib.sha256(b"{}").hexdigest()}
     assert hash_path(tmp_path / "missing") is None

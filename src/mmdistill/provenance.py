@@ -19,6 +19,7 @@ TRACKED_PACKAGES = (
     "rouge-score", "lmms-eval", "numpy", "pillow", "datasets",
 )
 _CHUNK = 1 << 20
+SNAKEMAKE_MARKER = ".snakemake_timestamp"  # Snakemake adds it to directory outputs after the job
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout that holds src/mmdistill
 
 
@@ -36,7 +37,8 @@ def hash_path(path: str | Path) -> dict[str, str] | str | None:
     if path.is_file():
         return sha256_file(path)
     if path.is_dir():
-        return {str(f.relative_to(path)): sha256_file(f) for f in sorted(path.rglob("*")) if f.is_file()}
+        return {str(f.relative_to(path)): sha256_file(f) for f in sorted(path.rglob("*"))
+                if f.is_file() and f.name != SNAKEMAKE_MARKER}
     return None
 
 
