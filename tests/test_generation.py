@@ -99,3 +99,13 @@ def test_load_backend(tiny_checkpoint):
         load_backend("vllm", tiny_checkpoint, batch_size=2, seed=0)
     with pytest.raises(ValueError, match="unknown generation backend"):
         load_backend("onnx", tiny_checkpoint, batch_size=2, seed=0)
+
+
+def test_a_repeated_call_samples_anew_but_reruns_reproduce(model_and_processor, images):
+    """A judge retry re-asks the same prompts; it must not get the same sample back."""
+    requests = make_requests(images, temperature=1.0, max_new_tokens=12)
+    backend = make_backend(model_and_processor, batch_size=4, seed=7)
+    first, retry = backend.generate(requests), backend.generate(requests)
+    assert retry != first
+    rerun = make_backend(model_and_processor, batch_size=4, seed=7)
+    assert [rerun.generate(requests), rerun.generate(requests)] == [first, retry]

@@ -53,9 +53,13 @@ class GenerationBackend(abc.ABC):
         """One reply per request, in the order of `requests`."""
 
 
-def _batch_seed(seed: int, batch_index: int) -> int:
-    """A torch seed for one batch, mixed from the run seed and the batch position."""
-    return int(np.random.SeedSequence([seed, batch_index]).generate_state(1)[0])
+def _batch_seed(seed: int, call_index: int, batch_index: int) -> int:
+    """A torch seed for one batch, mixed from the run seed, the `generate` call and the batch position.
+
+    The call index makes a retry (a second call with the same requests) sample anew,
+    while a rerun of the same sequence of calls reproduces every text.
+    """
+    return int(np.random.SeedSequence([seed, call_index, batch_index]).generate_state(1)[0])
 
 
 def _load_image(request: GenerationRequest) -> Image.Image:
@@ -91,6 +95,7 @@ class HFGenerationBackend(GenerationBackend):
                              "(mmdistill.models.llava.load_llava sets it)")
         self.batch_size = batch_size
         self.seed = seed
+        self.calls = 0
         self.progress = progress
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
@@ -100,6 +105,7 @@ class HFGenerationBackend(GenerationBackend):
                 for index, reply in zip(batch, self._generate_batch([requests[i] for i in batch], batch_index)):
                     replies[index] = reply
                 bar.update(len(batch))
+        self.calls += 1
         return replies  # type: ignore[return-value]
 
     def _batches(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
@@ -140,7 +146,7 @@ class HFGenerationBackend(GenerationBackend):
             options.update(do_sample=False)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(_batch_seed(self.seed, batch_index))
+            torch.manual_seed(_batch_seed(self.seed, self.calls, batch_index))
             output = self.model.generate(**inputs, **options)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
