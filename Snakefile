@@ -18,6 +18,7 @@ include: "rules/world.smk"
 include: "rules/foundation.smk"
 include: "rules/teacher.smk"
 include: "rules/comd_stage1.smk"
+include: "rules/comd_stage2.smk"
 include: "rules/evaluation.smk"
 include: "rules/report.smk"
 

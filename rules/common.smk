@@ -51,7 +51,18 @@ def student_llm_checkpoint():
 
 
 def model_checkpoint(model):
-    return {"teacher": teacher_checkpoint(), "student_stage1": f"{MODELS}/student_stage1"}[model]
+    """Checkpoint of a scored model: teacher, student_stage1 or comd_iter<k>."""
+    return {"teacher": teacher_checkpoint()}.get(model, f"{MODELS}/{model}")
+
+
+def previous(pattern):
+    """An input function for CoMD iteration k: `pattern` formatted with iteration k-1."""
+    return lambda wildcards: pattern.format(k=int(wildcards.k) - 1)
+
+
+def student_after(k):
+    """The student checkpoint after CoMD iteration k (iteration 0: after stage 1)."""
+    return f"{MODELS}/student_stage1" if int(k) == 0 else f"{MODELS}/comd_iter{k}"
 
 
 def benchmark_file(bench, split):

@@ -15,6 +15,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         init_checkpoint=job.input.get("init"),
         vision_tower=job.input.get("vision_tower"),
         llm=job.input.get("llm"),
+        allow_empty=job.params.get("allow_empty_data", False),
     )
     write_summary(job.output.summary, summary)
-    job.log.info("final training loss %.4f over %d steps", summary["train_loss"], summary["global_steps"])
+    job.log.info("training summary: %d examples, %d steps, final loss %s", summary["examples"],
+                 summary["global_steps"], summary["train_loss"])

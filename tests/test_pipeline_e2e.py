@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pipeline")
-    command = [sys.executable, "-m", "snakemake", "all", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+    command = [sys.executable, "-m", "snakemake", "all", "comd_stage2", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                str(directory), "--cores", "2", "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -50,6 +50,41 @@ def test_stage1_trains_only_the_projector(workdir):
     assert list(summary["trainable_parts"]) == ["projector"]
     curve = [point["loss"] for point in summary["loss_curve"]]
     assert curve[-1] < curve[0] - 0.1, f"the projector did not learn: {curve}"
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdir):
+    stage2 = workdir / "results/comd/main"
+    seed_pool = _jsonl(stage2 / "iter0/tuning_pool.jsonl")
+    assert seed_pool == _jsonl(stage2 / "iter0/cache_pool.jsonl") and seed_pool
+    previous_cache = seed_pool
+    for k in (1, 2):
+        report = json.loads((stage2 / f"iter{k}/report.json").read_text())
+        tuning, cache = _jsonl(stage2 / f"iter{k}/tuning_pool.jsonl"), _jsonl(stage2 / f"iter{k}/cache_pool.jsonl")
+        assert report["generated"] == report["valid"] + report["rejected"]
+        assert len(tuning) == report["valid"] == report["tuning_pool_size"]
+        assert cache == previous_cache + tuning
+        assert all(r["iteration"] == k and r["parent"] for r in tuning)
+        assert report["assessed"] == len(previous_cache) == report["scored"] + report["judge_failures"]
+        for judgement in _jsonl(stage2 / f"iter{k}/assessment.jsonl"):
+            assert {o["order"] for o in judgement["judgements"]} == {"student_first", "teacher_first"}
+            assert judgement["S"] == pytest.approx((abs(judgement["R_S"] - judgement["R_T"]) + 1)
+                                                   / max(judgement["R_S"], judgement["R_T"]))
+        assert (workdir / f"results/models/comd_iter{k}/config.json").exists()
+        previous_cache = cache
+
+
+def test_distillation_improves_the_student_over_stage1(workdir):
+    def score(model, bench):
+        return json.loads((workdir / f"results/scores/{model}/{bench}.json").read_text())["score"]
+
+    benches = ("mc", "seed", "pope", "open")
+    before = sum(score("student_stage1", b) for b in benches)
+    after = sum(score("comd_iter2", b) for b in benches)
+    assert after > before + 10, f"stage 1: {before:.1f}, after two CoMD iterations: {after:.1f} (summed %)"
 
 
 def test_filter_report_counts_add_up(workdir):

@@ -111,12 +111,14 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
 
 
 def train_llava_stage(output_dir, data_path, data_format, image_root, trainable, train_config, seed,
-                      init_checkpoint=None, vision_tower=None, llm=None) -> dict[str, Any]:
+                      init_checkpoint=None, vision_tower=None, llm=None, allow_empty=False) -> dict[str, Any]:
     """One LLaVA training stage: projector alignment, instruction tuning or fine-tuning.
 
     The model is loaded from `init_checkpoint`, or assembled from `vision_tower` and
     `llm` with a fresh projector. `data_format` is `captions` (JSONL of caption pairs)
-    or `conversations` (LLaVA-format JSON/JSONL).
+    or `conversations` (LLaVA-format JSON/JSONL). With `allow_empty`, empty data saves
+    the initial model unchanged (a CoMD iteration whose augmentor produced nothing
+    valid); otherwise empty data is an error.
     """
     seed_everything(seed)
     if init_checkpoint is not None:
@@ -131,6 +133,12 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
         records = conversation_records(data_path)
     else:
         raise ValueError(f"data_format must be 'captions' or 'conversations', got {data_format!r}")
+    if not records:
+        if not allow_empty:
+            raise ValueError(f"{data_path}: no training records")
+        save_llava(model, processor, output_dir)
+        return {"examples": 0, "global_steps": 0, "train_loss": None, "loss_curve": [],
+                "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
                                   max_length=model.config.text_config.max_position_embeddings)
