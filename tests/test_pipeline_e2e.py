@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mmdistill.provenance import hash_path
 
@@ -104,7 +105,8 @@ def test_provenance_records_match_the_artifacts(workdir):
         assert record["code"]["commit"] and record["packages"]["transformers"]
     teacher = json.loads((workdir / "results/provenance/models/teacher.json").read_text())
     assert teacher["rule"] == "teacher_instruct"
-    assert teacher["params"]["train"]["learning_rate"] == 1.0e-3
+    tiny = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
+    assert teacher["params"]["train"] == tiny["teacher"]["instruct"]["train"]
     assert "results/world/teacher_gold.json" in teacher["inputs"]
 
 
