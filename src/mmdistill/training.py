@@ -8,7 +8,7 @@ fine-tuning all call `train`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     bf16: bool = False
     deepspeed: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _LossHistory(TrainerCallback):
@@ -73,7 +72,6 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         report_to=[],
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        **settings.extra,
     )
     history = _LossHistory()
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[history])
