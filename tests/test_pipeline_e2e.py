@@ -115,8 +115,8 @@ def test_logs_per_job(workdir):
     assert {log.parent.name for log in logs} >= {"toy_scenes", "teacher_instruct", "evaluate", "summary"}
 
 
-def _planned_jobs(workdir, *configfiles) -> dict[str, int]:
-    command = [sys.executable, "-m", "snakemake", "all", "-n", "--quiet", "rules", "--snakefile",
+def _planned_jobs(workdir, *configfiles, target="all") -> dict[str, int]:
+    command = [sys.executable, "-m", "snakemake", target, "-n", "--quiet", "rules", "--snakefile",
                str(ROOT / "Snakefile"), "--directory", str(workdir), "--configfile", *map(str, configfiles)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -151,3 +151,11 @@ def test_snakemake_report_renders(workdir):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert report.stat().st_size > 10_000
+
+
+def test_one_more_iteration_plans_only_that_iteration(workdir, tmp_path):
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("comd:\n  stage2:\n    iterations: 3\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_stage2")
+    assert planned == {"comd_teacher_answers": 1, "comd_instruction_tuning": 1, "comd_assess_augment": 1,
+                       "evaluate": 4, "comd_stage2": 1}
