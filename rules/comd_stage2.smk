@@ -1,8 +1,15 @@
 # CoMD stage 2 (§3.3): competitive distillation, iteration by iteration. Iteration k
 # reads the pools of iteration k-1 and writes its own; iteration 0 is the seed pool.
+# A run is `main` (tau from comd.stage2.tau) or `tau<t>` for the tau ablation.
 
-STAGE2 = "results/comd/main"
+STAGE2 = "results/comd/{run}"
 ITERATIONS = range(1, config["comd"]["stage2"]["iterations"] + 1)
+LAST = config["comd"]["stage2"]["iterations"]
+
+
+wildcard_constraints:
+    run="main|tau[0-9.]+",
+    k="[0-9]+",
 
 
 rule comd_seed_pools:
@@ -13,7 +20,7 @@ rule comd_seed_pools:
         tuning_pool=f"{STAGE2}/iter0/tuning_pool.jsonl",
         cache_pool=f"{STAGE2}/iter0/cache_pool.jsonl",
     log:
-        log_path("comd_seed_pools"),
+        log_path("comd_seed_pools", "{run}"),
     conda:
         "../envs/train.yaml"
     script:
@@ -35,7 +42,7 @@ rule comd_teacher_answers:
         generation=config["generation"],
         image_root=image_root("instruction_seed_image_root"),
     log:
-        log_path("comd_teacher_answers", "iter{k}"),
+        log_path("comd_teacher_answers", "{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -46,12 +53,12 @@ rule comd_teacher_answers:
 rule comd_instruction_tuning:
     """Phase 1 (§3.3.1): the student continues from the previous iteration on teacher answers."""
     input:
-        init=lambda wildcards: student_after(int(wildcards.k) - 1),
+        init=lambda wildcards: student_after(wildcards.run, int(wildcards.k) - 1),
         data=rules.comd_teacher_answers.output.tuning_data,
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
-        model=directory(f"{MODELS}/comd_iter{{k}}"),
-        summary=f"{MODELS}/comd_iter{{k}}.training.json",
+        model=directory(f"{MODELS}/comd-{{run}}-iter{{k}}"),
+        summary=f"{MODELS}/comd-{{run}}-iter{{k}}.training.json",
     params:
         seed=config["seed"],
         data_format="conversations",
@@ -60,7 +67,7 @@ rule comd_instruction_tuning:
         train=config["comd"]["stage2"]["train"],
         allow_empty_data=True,
     log:
-        log_path("comd_instruction_tuning", "iter{k}"),
+        log_path("comd_instruction_tuning", "{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -87,10 +94,11 @@ rule comd_assess_augment:
     params:
         seed=config["seed"],
         generation=config["generation"],
-        stage2={k: v for k, v in config["comd"]["stage2"].items() if k not in ("train", "iterations")},
+        stage2=lambda wildcards: {**{k: v for k, v in config["comd"]["stage2"].items() if k not in ("train", "iterations")},
+                                  "tau": run_tau(wildcards.run)},
         image_root=image_root("instruction_seed_image_root"),
     log:
-        log_path("comd_assess_augment", "iter{k}"),
+        log_path("comd_assess_augment", "{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -99,7 +107,15 @@ rule comd_assess_augment:
 
 
 rule comd_stage2:
-    """Every iteration's report and student, with each student scored on every benchmark."""
+    """Every iteration's report and student of the main run, each student scored on every benchmark."""
     input:
-        expand(f"{STAGE2}/iter{{k}}/report.json", k=ITERATIONS),
-        expand("results/scores/comd_iter{k}/{bench}.json", k=ITERATIONS, bench=config["evaluation"]["benchmarks"]),
+        expand("results/comd/main/iter{k}/report.json", k=ITERATIONS),
+        expand("results/scores/comd-main-iter{k}/{bench}.json", k=ITERATIONS, bench=config["evaluation"]["benchmarks"]),
+
+
+rule comd_tau_ablation:
+    """The last iteration of one run per tau in comd.tau_ablation (the main run serves its own tau)."""
+    input:
+        expand("results/comd/{run}/iter{k}/report.json", run=tau_runs(), k=LAST),
+        expand("results/scores/comd-{run}-iter{k}/{bench}.json", run=tau_runs(), k=LAST,
+               bench=config["evaluation"]["benchmarks"]),

@@ -51,18 +51,29 @@ def student_llm_checkpoint():
 
 
 def model_checkpoint(model):
-    """Checkpoint of a scored model: teacher, student_stage1 or comd_iter<k>."""
+    """Checkpoint of a scored model: teacher, student_stage1 or comd-<run>-iter<k>."""
     return {"teacher": teacher_checkpoint()}.get(model, f"{MODELS}/{model}")
 
 
 def previous(pattern):
-    """An input function for CoMD iteration k: `pattern` formatted with iteration k-1."""
-    return lambda wildcards: pattern.format(k=int(wildcards.k) - 1)
+    """An input function for CoMD iteration k of a run: `pattern` formatted with iteration k-1."""
+    return lambda wildcards: pattern.format(run=wildcards.run, k=int(wildcards.k) - 1)
 
 
-def student_after(k):
-    """The student checkpoint after CoMD iteration k (iteration 0: after stage 1)."""
-    return f"{MODELS}/student_stage1" if int(k) == 0 else f"{MODELS}/comd_iter{k}"
+def student_after(run, k):
+    """The student checkpoint after iteration k of a CoMD run (iteration 0: after stage 1)."""
+    return f"{MODELS}/student_stage1" if int(k) == 0 else f"{MODELS}/comd-{run}-iter{k}"
+
+
+def run_tau(run):
+    """The difficulty threshold of a CoMD run: `main` uses comd.stage2.tau, `tau<t>` uses t."""
+    return config["comd"]["stage2"]["tau"] if run == "main" else float(run.removeprefix("tau"))
+
+
+def tau_runs():
+    """One run per comd.tau_ablation value; a value equal to the main run's tau is the main run."""
+    main_tau = config["comd"]["stage2"]["tau"]
+    return list(dict.fromkeys("main" if tau == main_tau else f"tau{tau:g}" for tau in config["comd"]["tau_ablation"]))
 
 
 def benchmark_file(bench, split):

@@ -9,7 +9,7 @@ rule evaluate:
     output:
         "results/scores/{model}/{bench}.json",
     wildcard_constraints:
-        model="teacher|student_stage1|comd_iter[0-9]+",
+        model="teacher|student_stage1|comd-(main|tau[0-9.]+)-iter[0-9]+",
         bench="|".join(BENCHMARKS),
     params:
         seed=config["seed"],

@@ -74,7 +74,7 @@ def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdi
             assert {o["order"] for o in judgement["judgements"]} == {"student_first", "teacher_first"}
             assert judgement["S"] == pytest.approx((abs(judgement["R_S"] - judgement["R_T"]) + 1)
                                                    / max(judgement["R_S"], judgement["R_T"]))
-        assert (workdir / f"results/models/comd_iter{k}/config.json").exists()
+        assert (workdir / f"results/models/comd-main-iter{k}/config.json").exists()
         previous_cache = cache
 
 
@@ -84,7 +84,7 @@ def test_distillation_improves_the_student_over_stage1(workdir):
 
     benches = ("mc", "seed", "pope", "open")
     before = sum(score("student_stage1", b) for b in benches)
-    after = sum(score("comd_iter2", b) for b in benches)
+    after = sum(score("comd-main-iter2", b) for b in benches)
     assert after > before + 10, f"stage 1: {before:.1f}, after two CoMD iterations: {after:.1f} (summed %)"
 
 
@@ -159,3 +159,13 @@ def test_one_more_iteration_plans_only_that_iteration(workdir, tmp_path):
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_stage2")
     assert planned == {"comd_teacher_answers": 1, "comd_instruction_tuning": 1, "comd_assess_augment": 1,
                        "evaluate": 4, "comd_stage2": 1}
+
+
+def test_adding_a_tau_value_plans_only_that_run(workdir, tmp_path):
+    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", target="comd_tau_ablation") == {
+        "comd_tau_ablation": 1}, "tau 0.33 is the main run, already built"
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("comd:\n  tau_ablation: [0.33, 0.67]\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_tau_ablation")
+    assert planned == {"comd_seed_pools": 1, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
+                       "comd_assess_augment": 2, "evaluate": 4, "comd_tau_ablation": 1}
