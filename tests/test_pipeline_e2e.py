@@ -162,8 +162,8 @@ def test_one_more_iteration_plans_only_that_iteration(workdir, tmp_path):
 
 
 def test_adding_a_tau_value_plans_only_that_run(workdir, tmp_path):
-    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", target="comd_tau_ablation") == {
-        "comd_tau_ablation": 1}, "tau 0.33 is the main run, already built"
+    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", target="comd_tau_ablation") == {}, \
+        "tau 0.33 is the main run, already built"
     edit = tmp_path / "edit.yaml"
     edit.write_text("comd:\n  tau_ablation: [0.33, 0.67]\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_tau_ablation")
