@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-import transformers
 
 from mmdistill.conversation import ASSISTANT_TAG, SYSTEM_PROMPT, USER_TAG
 from mmdistill.generation import GenerationRequest, HFGenerationBackend
@@ -33,6 +31,7 @@ from mmdistill.io import write_json
 from mmdistill.models.llava import assemble_llava, load_llava, save_llava
 from mmdistill.models.tokenizer import build_word_tokenizer
 from mmdistill.models.toy import clip_image_processor, tiny_clip, tiny_llama
+from mmdistill.provenance import device_description, package_versions
 from mmdistill.toyworld.benchmarks import make_mc_benchmark, make_open_benchmark
 from mmdistill.toyworld.scenes import generate_scenes, write_scene_images
 
@@ -136,12 +135,8 @@ def main() -> int:
         "device": str(backends["batched"].device),
         "torch_threads": torch.get_num_threads(),
         "cores": len(os.sched_getaffinity(0)),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "platform": platform.platform(),
-        },
+        "versions": package_versions(),
+        "machine": device_description(),
     }
     write_json(args.out, result)
     print(

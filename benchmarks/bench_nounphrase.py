@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import resource
 import sys
@@ -33,6 +32,7 @@ from mmdistill.nounphrase import (
     iter_valid_captions,
     noun_phrases,
 )
+from mmdistill.provenance import device_description, package_versions
 
 TARGET_SPEEDUP = 1.7
 
@@ -151,12 +151,9 @@ def main() -> int:
         "identical_phrases": identical,
         "pass": identical and speedup >= TARGET_SPEEDUP,
         "cores": len(os.sched_getaffinity(0)),
-        "versions": {
-            "python": platform.python_version(),
-            "spacy": spacy.__version__,
-            "model": f"{args.model}: {model_meta['lang']}_{model_meta['name']} {model_meta['version']}",
-            "platform": platform.platform(),
-        },
+        "versions": package_versions(),
+        "machine": device_description(),
+        "spacy_model": f"{args.model}: {model_meta['lang']}_{model_meta['name']} {model_meta['version']}",
     }
     write_json(args.out, result)
     print(

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
+from mmdistill.io import write_json
 from mmdistill.jobs import snakemake_job
-from mmdistill.stages import train_toy_clip, write_summary
+from mmdistill.stages import train_toy_clip
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     summary = train_toy_clip(
@@ -16,5 +17,5 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         train_config=job.params["train"],
         seed=job.params["seed"],
     )
-    write_summary(job.output.summary, summary)
+    write_json(job.output.summary, summary)
     job.log.info("final contrastive loss %.4f", summary["train_loss"])

@@ -1,7 +1,8 @@
 """Rule script: causal-LM pretraining of a tiny Llama on toy text."""
 
+from mmdistill.io import write_json
 from mmdistill.jobs import snakemake_job
-from mmdistill.stages import train_toy_llm, write_summary
+from mmdistill.stages import train_toy_llm
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     summary = train_toy_llm(
@@ -13,5 +14,5 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         train_config=job.params["train"],
         seed=job.params["seed"],
     )
-    write_summary(job.output.summary, summary)
+    write_json(job.output.summary, summary)
     job.log.info("final LM loss %.4f", summary["train_loss"])

@@ -1,7 +1,8 @@
 """Rule script: one LLaVA training stage (alignment, instruction tuning, fine-tuning)."""
 
+from mmdistill.io import write_json
 from mmdistill.jobs import snakemake_job
-from mmdistill.stages import train_llava_stage, write_summary
+from mmdistill.stages import train_llava_stage
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     summary = train_llava_stage(
@@ -17,6 +18,6 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         llm=job.input.get("llm"),
         allow_empty=job.params.get("allow_empty_data", False),
     )
-    write_summary(job.output.summary, summary)
+    write_json(job.output.summary, summary)
     job.log.info("training summary: %d examples, %d steps, final loss %s", summary["examples"],
                  summary["global_steps"], summary["train_loss"])

@@ -6,7 +6,6 @@ which parameters are trainable.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -148,8 +147,3 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
     return summary
-
-
-def write_summary(path: str | Path, summary: dict[str, Any]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(summary, indent=2) + "\n")
