@@ -1,6 +1,7 @@
 # CoMD stage 2 (§3.3): competitive distillation, iteration by iteration. Iteration k
 # reads the pools of iteration k-1 and writes its own; iteration 0 is the seed pool.
-# A run is `main` (tau from comd.stage2.tau) or `tau<t>` for the tau ablation.
+# A run is `main` (tau from comd.stage2.tau) or `tau<t>` for the tau ablation; runs
+# share what tau cannot change (see stage2_file in common.smk).
 
 STAGE2 = "results/comd/{run}"
 ITERATIONS = range(1, config["comd"]["stage2"]["iterations"] + 1)
@@ -17,10 +18,10 @@ rule comd_seed_pools:
     input:
         seed_set=source("instruction_seed", rules.toy_instructions.output.seed_set),
     output:
-        tuning_pool=f"{STAGE2}/iter0/tuning_pool.jsonl",
-        cache_pool=f"{STAGE2}/iter0/cache_pool.jsonl",
+        tuning_pool=stage2_file("main", 0, "tuning_pool.jsonl"),
+        cache_pool=stage2_file("main", 0, "cache_pool.jsonl"),
     log:
-        log_path("comd_seed_pools", "{run}"),
+        log_path("comd_seed_pools"),
     conda:
         "../envs/train.yaml"
     script:
@@ -31,8 +32,8 @@ rule comd_teacher_answers:
     """The teacher answers every instruction of the cache pool (the tuning pool is part of it)."""
     input:
         teacher=teacher_checkpoint(),
-        tuning_pool=previous(f"{STAGE2}/iter{{k}}/tuning_pool.jsonl"),
-        cache_pool=previous(f"{STAGE2}/iter{{k}}/cache_pool.jsonl"),
+        tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
+        cache_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
         answers=f"{STAGE2}/iter{{k}}/teacher_answers.jsonl",
@@ -53,7 +54,7 @@ rule comd_teacher_answers:
 rule comd_instruction_tuning:
     """Phase 1 (§3.3.1): the student continues from the previous iteration on teacher answers."""
     input:
-        init=lambda wildcards: student_after(wildcards.run, int(wildcards.k) - 1),
+        init=lambda wildcards: model_checkpoint(student_model(wildcards.run, int(wildcards.k) - 1)),
         data=rules.comd_teacher_answers.output.tuning_data,
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
@@ -79,10 +80,10 @@ rule comd_assess_augment:
     """Phases 2-3 (§3.3.2-3): judge teacher vs student on the cache pool, write new instructions."""
     input:
         teacher=teacher_checkpoint(),
-        student=rules.comd_instruction_tuning.output.model,
-        tuning_pool=previous(f"{STAGE2}/iter{{k}}/tuning_pool.jsonl"),
-        cache_pool=previous(f"{STAGE2}/iter{{k}}/cache_pool.jsonl"),
-        answers=rules.comd_teacher_answers.output.answers,
+        student=lambda wildcards: model_checkpoint(student_model(wildcards.run, wildcards.k)),
+        tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
+        cache_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
+        answers=lambda wildcards: stage2_file(wildcards.run, wildcards.k, "teacher_answers.jsonl"),
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
         report=f"{STAGE2}/iter{{k}}/report.json",
@@ -110,12 +111,11 @@ rule comd_stage2:
     """Every iteration's report and student of the main run, each student scored on every benchmark."""
     input:
         expand("results/comd/main/iter{k}/report.json", k=ITERATIONS),
-        expand("results/scores/comd-main-iter{k}/{bench}.json", k=ITERATIONS, bench=config["evaluation"]["benchmarks"]),
+        score_files(comd_models("main"), config["evaluation"]["benchmarks"]),
 
 
 rule comd_tau_ablation:
     """The last iteration of one run per tau in comd.tau_ablation (the main run serves its own tau)."""
     input:
         expand("results/comd/{run}/iter{k}/report.json", run=tau_runs(), k=LAST),
-        expand("results/scores/comd-{run}-iter{k}/{bench}.json", run=tau_runs(), k=LAST,
-               bench=config["evaluation"]["benchmarks"]),
+        score_files([comd_models(run)[-1] for run in tau_runs()], config["evaluation"]["benchmarks"]),

@@ -9,14 +9,15 @@ validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="c
 if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
         and "open" in config["evaluation"]["benchmarks"]):
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
-                      "with real `data.benchmarks` drop 'open' from `evaluation.benchmarks` until a model judge is set")
+                      "with real `data.benchmarks` set it to 'teacher' or drop 'open' from `evaluation.benchmarks`")
 
 TOY = "toy"
 WORLD = "results/world"
 MODELS = "results/models"
 BENCHMARKS = ["mc", "seed", "pope", "open"]
-# Models the pipeline scores, and where their checkpoints come from.
+# Models on the summary page; every model the pipeline can score matches SCORED_MODEL_PATTERN.
 SCORED_MODELS = ["teacher", "student_stage1"]
+SCORED_MODEL_PATTERN = "teacher|student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+"
 
 
 def is_toy(value):
@@ -51,18 +52,50 @@ def student_llm_checkpoint():
 
 
 def model_checkpoint(model):
-    """Checkpoint of a scored model: teacher, student_stage1 or comd-<run>-iter<k>."""
+    """Checkpoint of a scored model (see SCORED_MODEL_PATTERN)."""
     return {"teacher": teacher_checkpoint()}.get(model, f"{MODELS}/{model}")
 
 
-def previous(pattern):
-    """An input function for CoMD iteration k of a run: `pattern` formatted with iteration k-1."""
-    return lambda wildcards: pattern.format(run=wildcards.run, k=int(wildcards.k) - 1)
+def evaluated_checkpoint(model, bench):
+    """What a benchmark tests: the model fine-tuned on its train split where evaluation.finetune asks (§4.1)."""
+    if bench in config["evaluation"]["finetune"]["benchmarks"]:
+        return f"{MODELS}/finetuned_{bench}/{model}"
+    return model_checkpoint(model)
 
 
-def student_after(run, k):
-    """The student checkpoint after iteration k of a CoMD run (iteration 0: after stage 1)."""
-    return f"{MODELS}/student_stage1" if int(k) == 0 else f"{MODELS}/comd-{run}-iter{k}"
+def open_ended_judge_checkpoint(bench):
+    """The judge model an evaluation needs: the teacher, for open-ended answers when it is the judge."""
+    return teacher_checkpoint() if bench == "open" and config["evaluation"]["open_ended_judge"] == "teacher" else []
+
+
+def open_ended_judge_settings(bench):
+    """The judge of a benchmark's answers (None: exact-match scoring); the teacher judges as the CoMD assessor does."""
+    if bench != "open":
+        return {"name": None}
+    return {"name": config["evaluation"]["open_ended_judge"],
+            "temperature": config["generation"]["temperature"]["assessor"],
+            "max_new_tokens": config["generation"]["max_new_tokens"],
+            "max_retries": config["comd"]["stage2"]["judge_max_retries"]}
+
+
+def stage2_file(run, k, name):
+    """A file of iteration k of a CoMD run (iteration 0: the seed pools).
+
+    Nothing depends on tau before iteration 1's assessment, so every run shares the
+    main run's seed pools (k = 0) and iteration 1's teacher answers and tuning; a run's
+    own files start with iteration 1's assessment and new pools.
+    """
+    k = int(k)
+    shared = k == 0 or (k == 1 and name in ("teacher_answers.jsonl", "tuning_data.json"))
+    return f"results/comd/{'main' if shared else run}/iter{k}/{name}"
+
+
+def student_model(run, k):
+    """The student after iteration k of a CoMD run (0: after stage 1; 1: shared with the main run)."""
+    k = int(k)
+    if k == 0:
+        return "student_stage1"
+    return f"comd-{'main' if k == 1 else run}-iter{k}"
 
 
 def run_tau(run):
@@ -93,3 +126,25 @@ def image_root(data_key):
 
 def toy_world_params():
     return {key: config["toy_world"][key] for key in ("image_size", "grid", "min_objects", "max_objects", "text_probability")}
+
+
+def comd_models(run):
+    """The student after each iteration of a CoMD run."""
+    return [student_model(run, k) for k in range(1, config["comd"]["stage2"]["iterations"] + 1)]
+
+
+def comparison_rows():
+    """Tables 1-3: (row label, model): teacher, stage-1 student, unidirectional baseline, CoMD per iteration."""
+    return [("teacher", "teacher"), ("student after stage 1", "student_stage1"),
+            ("unidirectional baseline", "unidirectional"),
+            *((f"CoMD iteration {k}", model) for k, model in enumerate(comd_models("main"), start=1))]
+
+
+def evaluated(benchmarks):
+    """The benchmarks among `benchmarks` that evaluation.benchmarks asks for."""
+    return [bench for bench in benchmarks if bench in config["evaluation"]["benchmarks"]]
+
+
+def score_files(models, benchmarks):
+    """Score files of `models` on the evaluated `benchmarks`, model-major."""
+    return [f"results/scores/{model}/{bench}.json" for model in models for bench in evaluated(benchmarks)]

@@ -1,22 +1,69 @@
-# Benchmark scores through lmms-eval: one JSON per (model, benchmark).
+# Downstream evaluation (CoMD §4.1): fine-tuning on a benchmark's train split where the
+# paper does (ScienceQA), then scores through lmms-eval, one JSON per (model, benchmark).
+
+FINETUNE = config["evaluation"]["finetune"]
+
+
+rule finetune_data:
+    """A benchmark's train split as one-turn conversations, answers as the model should give them."""
+    input:
+        data=lambda wildcards: benchmark_file(wildcards.bench, "train"),
+    output:
+        "results/downstream/{bench}_train.json",
+    wildcard_constraints:
+        bench="|".join(BENCHMARKS),
+    log:
+        log_path("finetune_data", "{bench}"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/finetune_data.py"
+
+
+rule downstream_finetune:
+    """The model fine-tuned on the benchmark's train split before its test (ScienceQA: 6 epochs, lr 2e-5)."""
+    input:
+        init=lambda wildcards: model_checkpoint(wildcards.model),
+        data=rules.finetune_data.output,
+    output:
+        model=directory(f"{MODELS}/finetuned_{{bench}}/{{model}}"),
+        summary=f"{MODELS}/finetuned_{{bench}}/{{model}}.training.json",
+    wildcard_constraints:
+        model=SCORED_MODEL_PATTERN,
+        bench="|".join(BENCHMARKS),
+    params:
+        seed=config["seed"],
+        data_format="conversations",
+        image_root=lambda wildcards: os.path.dirname(benchmark_file(wildcards.bench, "train")),
+        trainable=["projector", "language_model"],
+        train=FINETUNE["train"],
+    log:
+        log_path("downstream_finetune", "{model}_{bench}"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_llava.py"
 
 
 rule evaluate:
+    """One model on one benchmark's test split; open-ended answers are scored by the configured judge."""
     input:
-        checkpoint=lambda wc: model_checkpoint(wc.model),
-        data=lambda wc: benchmark_file(wc.bench, "test"),
+        checkpoint=lambda wildcards: evaluated_checkpoint(wildcards.model, wildcards.bench),
+        data=lambda wildcards: benchmark_file(wildcards.bench, "test"),
         scenes=rules.toy_scenes.output.scenes if is_toy(config["data"]["benchmarks"]) else [],
+        judge_model=lambda wildcards: open_ended_judge_checkpoint(wildcards.bench),
     output:
         "results/scores/{model}/{bench}.json",
     wildcard_constraints:
-        model="teacher|student_stage1|comd-(main|tau[0-9.]+)-iter[0-9]+",
+        model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
         seed=config["seed"],
         batch_size=config["evaluation"]["batch_size"],
         temperature=config["evaluation"]["temperature"],
         max_new_tokens=config["generation"]["max_new_tokens"],
-        open_ended_judge=config["evaluation"]["open_ended_judge"],
+        judge=lambda wildcards: open_ended_judge_settings(wildcards.bench),
     log:
         log_path("evaluate", "{model}_{bench}"),
     threads: max_threads()

@@ -1,4 +1,9 @@
-# A person's view: one page with the teacher's and the students' measured scores.
+# A person's view: the summary page, the paper's tables 1-5 and Figure 4, all from
+# measured score files (mmdistill.tables). Every table is a CSV plus a Markdown render.
+
+PAPER_BENCHMARKS = ["mc", "seed", "open"]  # ScienceQA, SEED-Bench, LLaVA test set
+TABLE_BENCHMARK = {"table1": "mc", "table2": "seed", "table3": "open"}
+LAST_MAIN = comd_models("main")[-1]
 
 
 rule summary:
@@ -15,3 +20,88 @@ rule summary:
         "../envs/report.yaml"
     script:
         "../scripts/summary.py"
+
+
+rule benchmark_table:
+    """Tables 1-3: one benchmark by category, one row per model the pipeline built."""
+    input:
+        scores=lambda wildcards: score_files([model for _, model in comparison_rows()], [TABLE_BENCHMARK[wildcards.table]]),
+    output:
+        csv="results/{table}.csv",
+        markdown="results/{table}.md",
+    wildcard_constraints:
+        table="table1|table2|table3",
+    params:
+        benchmark=lambda wildcards: TABLE_BENCHMARK[wildcards.table],
+        rows=comparison_rows(),
+        seed=config["seed"],
+    log:
+        log_path("benchmark_table", "{table}"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/benchmark_table.py"
+
+
+rule tau_table:
+    """Table 4: the last iteration of one run per tau in comd.tau_ablation, on the three benchmarks."""
+    input:
+        scores=score_files([comd_models(run)[-1] for run in tau_runs()], PAPER_BENCHMARKS),
+    output:
+        csv="results/table4.csv",
+        markdown="results/table4.md",
+    params:
+        rows=[(f"tau = {run_tau(run):g}", comd_models(run)[-1], run_tau(run)) for run in tau_runs()],
+        benchmarks=evaluated(PAPER_BENCHMARKS),
+        seed=config["seed"],
+    log:
+        log_path("tau_table"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/tau_table.py"
+
+
+rule stage1_table:
+    """Table 5: CoMD after its last iteration against the same data trained without stage-1 pretraining."""
+    input:
+        scores=score_files([LAST_MAIN, "comd-no-stage1"], PAPER_BENCHMARKS),
+    output:
+        csv="results/table5.csv",
+        markdown="results/table5.md",
+    params:
+        rows=[("CoMD (stage 1 + stage 2)", LAST_MAIN), ("CoMD without stage 1", "comd-no-stage1")],
+        benchmarks=evaluated(PAPER_BENCHMARKS),
+        seed=config["seed"],
+    log:
+        log_path("stage1_table"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/stage1_table.py"
+
+
+rule iteration_figure:
+    """Figure 4: each benchmark's score after each iteration (0: after stage 1), teacher and baseline as lines."""
+    input:
+        scores=score_files(["student_stage1", *comd_models("main"), "teacher", "unidirectional"], PAPER_BENCHMARKS),
+    output:
+        figure="results/figure4.png",
+        csv="results/figure4.csv",
+    params:
+        iterations=["student_stage1", *comd_models("main")],
+        references={"teacher": "teacher", "unidirectional baseline": "unidirectional"},
+        benchmarks=evaluated(PAPER_BENCHMARKS),
+    log:
+        log_path("iteration_figure"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/iteration_figure.py"
+
+
+rule tables:
+    """Tables 1-5 and Figure 4."""
+    input:
+        expand("results/table{n}.csv", n=range(1, 6)),
+        rules.iteration_figure.output,

@@ -1,17 +1,28 @@
 """Rule script: one model on one benchmark through lmms-eval, scores as JSON."""
 
+from pathlib import Path
+
 from mmdistill.evaluation.runner import evaluate
+from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl
 from mmdistill.jobs import snakemake_job
-from mmdistill.judges import reference_judge
+from mmdistill.judges import model_judge, reference_judge
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
+    settings = job.params["judge"]
     judge = None
-    if job.wildcards["bench"] == "open":
+    if settings["name"] == "reference":
         judge = reference_judge(list(read_jsonl(job.input.scenes)))
+    elif settings["name"] == "teacher":
+        backend = load_backend("hf", job.input.judge_model, batch_size=job.params["batch_size"], seed=job.params["seed"])
+        judge = model_judge(backend, Path(job.input.data).parent, settings["temperature"], settings["max_new_tokens"],
+                            settings["max_retries"])
     result = evaluate(job.input.checkpoint, job.wildcards["bench"], job.input.data, job.output[0],
                       batch_size=job.params["batch_size"], seed=job.params["seed"],
-                      temperature=job.params["temperature"], judge=judge)
-    low, high = result["ci95"]
-    job.log.info("%s on %s: %.1f [%.1f, %.1f] over %d items", job.wildcards["model"], job.wildcards["bench"],
-                 result["score"], low, high, result["n"])
+                      temperature=job.params["temperature"], judge=judge, judge_name=settings["name"])
+    if result["score"] is None:
+        job.log.warning("%s on %s: no item could be judged", job.wildcards["model"], job.wildcards["bench"])
+    else:
+        low, high = result["ci95"]
+        job.log.info("%s on %s: %.1f [%.1f, %.1f] over %d items", job.wildcards["model"], job.wildcards["bench"],
+                     result["score"], low, high, result["n"])

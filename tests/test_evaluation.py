@@ -96,12 +96,34 @@ def test_yes_no_statistics():
     assert yes_no_statistics(golds, ["no"] * 4)["precision"] is None
 
 
+def per_item(score):
+    """A batch judge from `score(item, prediction)`."""
+    return lambda items, predictions: [{"score": score(i, p)} for i, p in zip(items, predictions)]
+
+
 def test_score_open_ended_checks_the_judge():
     items = sample_items("open", 2)
-    assert score_open_ended(items, ["x", "y z"], lambda item, prediction: len(prediction)) == [1.0, 3.0]
+    verdicts = score_open_ended(items, ["x", "y z"], per_item(lambda item, prediction: len(prediction)))
+    assert [v["score"] for v in verdicts] == [1.0, 3.0]
     with pytest.raises(ValueError, match="open1"):
-        score_open_ended(items, ["x", "y"], lambda item, prediction: 0 if item["id"] == "open1" else 5)
+        score_open_ended(items, ["x", "y"], per_item(lambda item, prediction: 0 if item["id"] == "open1" else 5))
+    with pytest.raises(ValueError, match="open0.*reason"):
+        score_open_ended(items, ["x", "y"], per_item(lambda item, prediction: None))
+    with pytest.raises(ValueError, match="1 verdicts for 2 items"):
+        score_open_ended(items, ["x", "y"], lambda items, predictions: [{"score": 5}])
     assert judge_score_to_percent(1) == 0.0 and judge_score_to_percent(10) == 100.0
+
+
+def test_failed_judgements_are_counted_and_left_out_of_the_mean():
+    items = sample_items("open", 3)
+    judge = per_item(lambda item, prediction: 10)
+    failing = lambda items, predictions: [{"score": None, "reason": "unparsable"}] + judge(items[1:], predictions[1:])
+    result = summarize("open", items, ["a", "b", "c"], seed=0, judge=failing)
+    assert result["n"] == 2 and result["judge_failures"] == 1 and result["score"] == 100.0
+    assert result["samples"][0]["judge_score"] is None and result["samples"][0]["judge"] == {"reason": "unparsable"}
+    nothing = summarize("open", items, ["a", "b", "c"], seed=0,
+                        judge=lambda items, predictions: [{"score": None, "reason": "x"}] * 3)
+    assert nothing["n"] == 0 and nothing["score"] is None and nothing["judge_failures"] == 3
 
 
 def test_summarize_pope_breakdown():
@@ -130,8 +152,12 @@ def test_bad_benchmark_files_name_file_and_key(tmp_path):
 
 # --- real lmms-eval runs ---------------------------------------------------------------
 
-def dummy_judge(item, prediction):
+def dummy_score(prediction):
     return min(10, 1 + len(prediction.split()))
+
+
+def dummy_judge(items, predictions):
+    return [{"score": dummy_score(prediction)} for prediction in predictions]
 
 
 def half_right_benchmark(directory, benchmark, checkpoint):
@@ -161,7 +187,7 @@ def evaluations(tmp_path_factory, answering_checkpoints, tiny_checkpoint):
             write_benchmark(directory, benchmark, sample_items(benchmark))
         output_json = directory / "score.json"
         result = evaluate(checkpoint, benchmark, data_file, output_json, batch_size=4, seed=0, temperature=0.0,
-                          limit=limit, judge=dummy_judge if benchmark == "open" else None,
+                          limit=limit, judge=dummy_judge if benchmark == "open" else None, judge_name="dummy",
                           task_dir=directory / "task")
         runs[benchmark] = {"result": result, "output_json": output_json, "items": load_items(benchmark, data_file),
                            "task_dir": directory / "task"}
@@ -187,6 +213,7 @@ def test_score_json_structure(evaluations, benchmark, axes):
     for sample in result["samples"]:
         assert sample["answer"] == gold[sample["id"]]
         assert ("judge_score" if benchmark == "open" else "correct") in sample
+    assert result["judge"] == ("dummy" if benchmark == "open" else None)
 
 
 @pytest.mark.parametrize("benchmark", ["mc", "seed", "pope"])
@@ -210,7 +237,7 @@ def test_pope_reports_yes_no_statistics(evaluations):
 def test_open_ended_score_is_the_scaled_mean_judge_score(evaluations):
     result = evaluations["open"]["result"]
     for sample in result["samples"]:
-        assert sample["judge_score"] == dummy_judge(None, sample["prediction"])
+        assert sample["judge_score"] == dummy_score(sample["prediction"])
     expected = sum(judge_score_to_percent(s["judge_score"]) for s in result["samples"]) / result["n"]
     assert result["score"] == pytest.approx(expected)
 

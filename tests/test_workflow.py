@@ -57,8 +57,8 @@ def test_a_real_config_plans_no_toy_jobs(tmp_path):
         (tmp_path / directory).mkdir()
     (tmp_path / "captions.jsonl").write_text('{"id": "1", "image": "a.png", "caption": "a dog"}\n')
     (tmp_path / "seed.json").write_text("[]")
-    for bench in ("mc", "seed", "pope"):
-        (tmp_path / "benchmarks" / f"{bench}_test.jsonl").write_text("")
+    for split in ("mc_train", "mc_test", "seed_test", "pope_test"):
+        (tmp_path / "benchmarks" / f"{split}.jsonl").write_text("")
     config = {
         "data": {"raw_captions": str(tmp_path / "captions.jsonl"), "raw_captions_image_root": str(tmp_path / "images"),
                  "instruction_seed": str(tmp_path / "seed.json"),

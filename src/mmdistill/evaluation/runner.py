@@ -175,8 +175,10 @@ def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str],
     if spec.kind == "open_ended":
         if judge is None:
             raise ValueError(f"benchmark {benchmark!r} is open-ended and needs a judge")
-        for sample, score in zip(samples, score_open_ended(items, predictions, judge)):
-            sample["judge_score"] = score
+        for sample, verdict in zip(samples, score_open_ended(items, predictions, judge)):
+            sample["judge_score"] = verdict.pop("score")
+            if verdict:
+                sample["judge"] = verdict
     else:
         for sample, item, prediction in zip(samples, items, predictions):
             sample["correct"] = is_correct(spec.kind, item, prediction)
@@ -189,17 +191,19 @@ def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str],
         by_category[axis] = {value: _group_summary(spec.kind, items, samples, indices, seed)
                              for value, indices in sorted(groups.items())}
     overall = _group_summary(spec.kind, items, samples, list(range(len(items))), seed)
+    failures = {"judge_failures": overall["judge_failures"]} if spec.kind == "open_ended" else {}
     return {"benchmark": benchmark, "n": overall["n"], "score": overall["score"], "ci95": overall["ci95"],
-            "by_category": by_category, "samples": samples}
+            **failures, "by_category": by_category, "samples": samples}
 
 
 def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, output_json: str | Path,
              batch_size: int = 32, seed: int = 0, temperature: float = 0.0, limit: int | None = None,
-             judge: Judge | None = None, device: str | None = None,
+             judge: Judge | None = None, judge_name: str | None = None, device: str | None = None,
              task_dir: str | Path | None = None) -> dict[str, Any]:
     """Evaluate `checkpoint` on `data_file` with lmms-eval and write the score JSON to `output_json`.
 
-    `judge(item, prediction) -> 1..10` is required for the open-ended benchmark.
+    A `judge` (see `mmdistill.judges`) is required for the open-ended benchmark;
+    `judge_name` is recorded in the JSON as "judge".
     The per-run task YAML goes to `task_dir` (a temporary directory if None).
     """
     spec = benchmark_spec(benchmark)
@@ -221,6 +225,7 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
         "lmms_eval_version": version("lmms_eval"),
         "lmms_eval_metrics": lmms_eval_metrics,
         "temperature": temperature,
+        "judge": judge_name if spec.kind == "open_ended" else None,
     }
     write_json(output_json, output)
     return output

@@ -22,7 +22,7 @@ from mmdistill.roles import JUDGE_SCORE_MAX, JUDGE_SCORE_MIN
 OPTION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 YES_NO = ("yes", "no")
 
-Judge = Callable[[dict, str], float]
+Judge = Callable[[Sequence[dict], Sequence[str]], list[dict]]  # see mmdistill.judges
 
 
 def first_token(prediction: str) -> str:
@@ -104,22 +104,35 @@ def judge_score_to_percent(score: float) -> float:
     return 100 * (score - JUDGE_SCORE_MIN) / (JUDGE_SCORE_MAX - JUDGE_SCORE_MIN)
 
 
-def score_open_ended(items: Sequence[dict], predictions: Sequence[str], judge: Judge) -> list[float]:
-    """The judge's score (1-10) for each prediction; a score out of range raises, naming the item."""
+def score_open_ended(items: Sequence[dict], predictions: Sequence[str], judge: Judge) -> list[dict]:
+    """The judge's verdicts, one per prediction, checked: each "score" is None (a failed
+    judgement, which must say why under "reason") or a number in [1, 10]; anything else
+    raises, naming the item."""
     if len(items) != len(predictions):
         raise ValueError(f"{len(items)} items but {len(predictions)} predictions")
-    scores = []
-    for item, prediction in zip(items, predictions):
-        score = judge(item, prediction)
-        if not isinstance(score, numbers.Real) or not JUDGE_SCORE_MIN <= score <= JUDGE_SCORE_MAX:
+    verdicts = judge(items, predictions)
+    if len(verdicts) != len(items):
+        raise ValueError(f"the judge returned {len(verdicts)} verdicts for {len(items)} items")
+    for item, verdict in zip(items, verdicts):
+        score = verdict.get("score")
+        if score is None:
+            if not verdict.get("reason"):
+                raise ValueError(f"item {item.get('id')!r}: a failed judgement must give its reason")
+        elif isinstance(score, bool) or not isinstance(score, numbers.Real) or \
+                not JUDGE_SCORE_MIN <= score <= JUDGE_SCORE_MAX:
             raise ValueError(f"item {item.get('id')!r}: judge returned {score!r}, "
                              f"expected a number in [{JUDGE_SCORE_MIN}, {JUDGE_SCORE_MAX}]")
-        scores.append(float(score))
-    return scores
+    return [{**verdict, "score": None if verdict["score"] is None else float(verdict["score"])} for verdict in verdicts]
 
 
-def judged_summary(scores: Sequence[float], seed: int) -> dict[str, Any]:
-    """`{"n", "score", "ci95"}`: mean judge score on the 0-100 scale with a seeded bootstrap interval."""
-    percents = [judge_score_to_percent(s) for s in scores]
+def judged_summary(scores: Sequence[float | None], seed: int) -> dict[str, Any]:
+    """`{"n", "score", "ci95", "judge_failures"}`: mean judge score on the 0-100 scale with a
+    seeded bootstrap interval, over the judged items (None marks a failed judgement; with
+    none judged, score and interval are None)."""
+    percents = [judge_score_to_percent(s) for s in scores if s is not None]
+    failures = len(scores) - len(percents)
+    if not percents:
+        return {"n": 0, "score": None, "ci95": None, "judge_failures": failures}
     low, high = bootstrap_interval(percents, seed=seed)
-    return {"n": len(percents), "score": sum(percents) / len(percents), "ci95": [low, high]}
+    return {"n": len(percents), "score": sum(percents) / len(percents), "ci95": [low, high],
+            "judge_failures": failures}

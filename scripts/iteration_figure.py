@@ -1,0 +1,21 @@
+"""Rule script: Figure 4, each benchmark's score per CoMD iteration, as PNG and CSV."""
+
+import csv
+
+from mmdistill.jobs import snakemake_job
+from mmdistill.report import load_scores
+from mmdistill.tables import iteration_series, plot_iterations
+
+with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
+    scores = load_scores(job.input.scores)
+    benchmarks = job.params["benchmarks"]
+    series = {bench: {k: scores.get(model, {}).get(bench) for k, model in enumerate(job.params["iterations"])}
+              for bench in benchmarks}
+    references = {label: scores.get(model, {}) for label, model in job.params["references"].items()}
+    rows = iteration_series(series)
+    with open(job.output.csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["benchmark", "iteration", "score", "n", "ci_low", "ci_high"])
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_iterations(series, references, job.output.figure)
+    job.log.info("figure 4: %d points over %d benchmarks", len(rows), len(benchmarks))

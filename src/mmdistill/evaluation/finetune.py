@@ -1,0 +1,35 @@
+"""A benchmark's train split as LLaVA conversations, for downstream fine-tuning (CoMD §4.1).
+
+CoMD fine-tunes on ScienceQA's training set (6 epochs, lr 2e-5) before testing on it.
+Each item becomes a one-turn conversation whose human turn is exactly what the model
+sees at evaluation (`tasks/utils.doc_to_text`: the multiple-choice `prompt`, else the
+question) and whose answer is the gold option's *text* for multiple choice, which
+`scoring.parse_option` reads back as its letter; yes/no and open items answer with
+their gold answer as written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmdistill.conversation import IMAGE_PLACEHOLDER
+from mmdistill.evaluation.runner import benchmark_spec, load_items
+from mmdistill.evaluation.scoring import OPTION_LETTERS
+from mmdistill.evaluation.tasks.utils import doc_to_text
+
+
+def target_text(kind: str, item: dict) -> str:
+    """The answer a fine-tuned model is taught for `item`."""
+    answer = str(item["answer"]).strip()
+    if kind == "multiple_choice":
+        return str(item["options"][OPTION_LETTERS.index(answer.lower())])
+    return answer
+
+
+def finetune_records(benchmark: str, data_file: str | Path) -> list[dict]:
+    """The checked items of `data_file` (see `runner.load_items`) as one-turn conversations."""
+    kind = benchmark_spec(benchmark).kind
+    return [{"id": item["id"], "image": item["image"],
+             "conversations": [{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{doc_to_text(item)}"},
+                               {"from": "gpt", "value": target_text(kind, item)}]}
+            for item in load_items(benchmark, data_file)]
