@@ -16,7 +16,7 @@ wildcard_constraints:
 rule comd_seed_pools:
     """Instruction tuning pool and cache pool, both the seed set as single-turn questions (eq. 4)."""
     input:
-        seed_set=source("instruction_seed", rules.toy_instructions.output.seed_set),
+        seed_set=source("instruction_seed", rules.toy_instruction_seed.output.seed_set),
     output:
         tuning_pool=stage2_file("main", 0, "tuning_pool.jsonl"),
         cache_pool=stage2_file("main", 0, "cache_pool.jsonl"),
@@ -29,11 +29,14 @@ rule comd_seed_pools:
 
 
 rule comd_teacher_answers:
-    """The teacher answers every instruction of the cache pool (the tuning pool is part of it)."""
+    """The teacher answers every instruction of the cache pool (the tuning pool is part of it);
+    answers from the previous iteration are kept, so only the new instructions are generated."""
     input:
         teacher=teacher_checkpoint(),
         tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
         cache_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
+        earlier_answers=lambda wildcards: [stage2_file(wildcards.run, int(wildcards.k) - 1, "teacher_answers.jsonl")]
+        if int(wildcards.k) > 1 else [],
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
         answers=f"{STAGE2}/iter{{k}}/teacher_answers.jsonl",

@@ -11,6 +11,10 @@ if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
                       "with real `data.benchmarks` set it to 'teacher' or drop 'open' from `evaluation.benchmarks`")
 
+if config["toy_world"]["seed_set_scenes"] > config["toy_world"]["scenes"]["instruct"]:
+    raise ConfigError(f"config: `toy_world.seed_set_scenes`: {config['toy_world']['seed_set_scenes']} is more than "
+                      f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})")
+
 TOY = "toy"
 WORLD = "results/world"
 MODELS = "results/models"

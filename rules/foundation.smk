@@ -5,8 +5,8 @@
 
 rule toy_tokenizer:
     input:
-        texts=[f"{WORLD}/raw_captions.jsonl", f"{WORLD}/instruction_seed.json", f"{WORLD}/teacher_gold.json",
-               f"{WORLD}/lm_text.jsonl"] + rules.toy_benchmarks.output,
+        texts=[f"{WORLD}/raw_captions.jsonl", f"{WORLD}/teacher_gold.json", f"{WORLD}/lm_text.jsonl"]
+        + rules.toy_benchmarks.output,  # the seed set's words are the teacher gold's (same scenes, same templates)
     output:
         directory(f"{MODELS}/tokenizer"),
     params:

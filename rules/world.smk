@@ -36,17 +36,33 @@ rule toy_raw_captions:
         "../scripts/toy_raw_captions.py"
 
 
-rule toy_instructions:
-    """The instruction seed set (LLaVA-80K analog) and the teacher's gold supervised data."""
+rule toy_instruction_seed:
+    """The instruction seed set (LLaVA-80K analog): conversations about the first instruct scenes."""
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
         seed_set=f"{WORLD}/instruction_seed.json",
+    params:
+        seed=config["seed"],
+        turns=config["toy_world"]["instruction_turns"],
+        scenes=config["toy_world"]["seed_set_scenes"],
+    log:
+        log_path("toy_instruction_seed"),
+    conda:
+        "../envs/world.yaml"
+    script:
+        "../scripts/toy_instruction_seed.py"
+
+
+rule toy_instructions:
+    """The teacher's gold supervised data (LLaVA-158K analog, all instruct scenes) and LLM pretraining text."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
         teacher_gold=f"{WORLD}/teacher_gold.json",
         lm_text=f"{WORLD}/lm_text.jsonl",
     params:
         seed=config["seed"],
-        turns=config["toy_world"]["instruction_turns"],
         gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],

@@ -1,6 +1,6 @@
 """Rule script: the teacher answers the cache pool; the tuning pool's answers become training data (§3.3.1)."""
 
-from mmdistill.comd_loop import answer_all, tuning_records
+from mmdistill.comd_loop import teacher_answers_for, tuning_records
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job
@@ -10,9 +10,11 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     teacher = load_backend(settings["backend"], job.input.teacher, batch_size=settings["batch_size"],
                            seed=job.params["seed"])
     cache_pool = list(read_jsonl(job.input.cache_pool))
-    answers = answer_all(teacher, cache_pool, job.params["image_root"], settings["temperature"]["teacher"],
-                         settings["max_new_tokens"])
+    earlier = {r["id"]: r["answer"] for path in job.input.earlier_answers for r in read_jsonl(path)}
+    answers, generated = teacher_answers_for(teacher, cache_pool, earlier, job.params["image_root"],
+                                             settings["temperature"]["teacher"], settings["max_new_tokens"])
     write_jsonl(job.output.answers, ({"id": key, "answer": value} for key, value in answers.items()))
     tuning = tuning_records(list(read_jsonl(job.input.tuning_pool)), answers)
     write_json(job.output.tuning_data, tuning)
-    job.log.info("teacher answered %d cache-pool instructions; %d tuning examples", len(answers), len(tuning))
+    job.log.info("teacher answered %d new cache-pool instructions (%d kept from earlier iterations); "
+                 "%d tuning examples", generated, len(answers) - generated, len(tuning))

@@ -3,7 +3,7 @@
 import json
 
 from mmdistill.comd import seed_pool
-from mmdistill.comd_loop import answer_all, assess_and_augment, tuning_records
+from mmdistill.comd_loop import answer_all, assess_and_augment, teacher_answers_for, tuning_records
 from mmdistill.generation import GenerationBackend
 
 SEED_SET = [{"id": "s1", "image": "images/a.png", "tasks": ["color", "count"], "conversations": [
@@ -56,3 +56,13 @@ def test_one_iteration_writes_refreshed_pools_and_a_report(tmp_path):
     cache = [json.loads(line) for line in open(outputs["cache_pool"])]
     assert [r["parent"] for r in tuning] == ["s1-q1", "s1-q2"]
     assert cache == pool + tuning
+
+
+def test_the_teacher_answers_only_instructions_new_to_the_cache_pool():
+    pool = seed_pool(SEED_SET)
+    teacher = Scripted([("color", "blue"), ("how many", "3")])
+    answers, generated = teacher_answers_for(teacher, pool, {pool[0]["id"]: "red"}, "root", 0.5, 8)
+    assert answers == {pool[0]["id"]: "red", pool[1]["id"]: "3"} and generated == 1
+    assert teacher.prompts == [pool[1]["question"]]
+    answers, generated = teacher_answers_for(teacher, pool, answers, "root", 0.5, 8)
+    assert generated == 0 and len(teacher.prompts) == 1

@@ -1,5 +1,6 @@
-"""The whole default target on a minutes-long config: artifacts, provenance, scores, reproducibility."""
+"""The whole default target on a minutes-long config: artifacts, provenance, scores, tables, reruns."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -78,6 +79,57 @@ def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdi
         previous_cache = cache
 
 
+def _csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tables_hold_one_measured_row_per_model(workdir):
+    results = workdir / "results"
+    models = ["teacher", "student_stage1", "unidirectional", "comd-main-iter1", "comd-main-iter2"]
+    for table, bench in (("table1", "mc"), ("table2", "seed"), ("table3", "open")):
+        rows = _csv(results / f"{table}.csv")
+        assert [row["model"] for row in rows] == models
+        assert (results / f"{table}.md").read_text().startswith("# ")
+        for row in rows:
+            score = json.loads((results / f"scores/{row['model']}/{bench}.json").read_text())
+            assert float(row["Average"]) == pytest.approx(score["score"], abs=0.01)
+            assert int(row["Average_n"]) == score["n"] > 0 and row["seed"] == "0"
+            assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
+    assert [column for column in _csv(results / "table1.csv")[0] if not column.startswith(("row", "model", "seed")) and
+            "_" not in column] == ["attributes", "spatial", "text", "TXT", "IMG", "NO", "easy", "hard", "Average"]
+    assert {row["judge"] for row in _csv(results / "table3.csv")} == {"reference"}
+    tau = _csv(results / "table4.csv")
+    assert [(row["tau"], row["model"]) for row in tau] == [("0.33", "comd-main-iter2")]
+    assert [row["model"] for row in _csv(results / "table5.csv")] == ["comd-main-iter2", "comd-no-stage1"]
+    figure = _csv(results / "figure4.csv")
+    assert {(row["benchmark"], row["iteration"]) for row in figure} == {(b, str(k)) for b in ("mc", "seed", "open")
+                                                                          for k in range(3)}
+    assert (results / "figure4.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_baselines_train_on_the_main_runs_data(workdir):
+    comd_examples = sum(len(json.loads((workdir / f"results/comd/main/iter{k}/tuning_data.json").read_text()))
+                        for k in (1, 2))
+    initial = json.loads((workdir / "results/comd/main/iter1/tuning_data.json").read_text())
+    baseline = json.loads((workdir / "results/comd/unidirectional/tuning_data.json").read_text())
+    assert len(baseline) == comd_examples and {r["id"] for r in baseline} <= {r["id"] for r in initial}
+    summary = json.loads((workdir / "results/models/unidirectional.training.json").read_text())
+    assert summary["examples"] == comd_examples
+    no_stage1 = json.loads((workdir / "results/models/comd-no-stage1.training.json").read_text())
+    assert no_stage1["examples"] == comd_examples
+
+
+def test_the_multiple_choice_test_follows_fine_tuning_on_its_train_split(workdir):
+    train = sum(1 for _ in open(workdir / "results/world/mc_train.jsonl"))
+    for model in ("teacher", "student_stage1", "comd-main-iter2"):
+        summary = json.loads((workdir / f"results/models/finetuned_mc/{model}.training.json").read_text())
+        assert summary["examples"] == train
+        score = json.loads((workdir / f"results/scores/{model}/mc.json").read_text())
+        assert score["model"].endswith(f"finetuned_mc/{model}")
+    assert json.loads((workdir / "results/scores/teacher/seed.json").read_text())["model"].endswith("models/teacher")
+
+
 def test_distillation_improves_the_student_over_stage1(workdir):
     def score(model, bench):
         return json.loads((workdir / f"results/scores/{model}/{bench}.json").read_text())["score"]
@@ -139,9 +191,19 @@ def test_nothing_reruns_when_nothing_changed(workdir):
 
 def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
-    edit.write_text("teacher:\n  instruct:\n    trainable: [projector, language_model, vision_tower]\n")
+    edit.write_text("evaluation:\n  finetune:\n    train: {learning_rate: 1.0e-3, epochs: 2, batch_size: 16}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    assert planned == {"teacher_instruct": 1, "teacher_quality": 1, "evaluate": 4, "summary": 1, "all": 1}
+    # every model of the tables is fine-tuned again and retested on MC; nothing upstream reruns
+    assert planned == {"downstream_finetune": 6, "evaluate": 6, "benchmark_table": 1, "tau_table": 1,
+                       "stage1_table": 1, "iteration_figure": 1, "summary": 1, "all": 1}
+
+
+def test_a_teacher_edit_reruns_the_teacher_and_what_reads_it(workdir, tmp_path):
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("teacher:\n  instruct:\n    trainable: [projector, language_model, vision_tower]\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="results/summary.md")
+    assert planned == {"teacher_instruct": 1, "teacher_quality": 1, "downstream_finetune": 1, "evaluate": 4,
+                       "summary": 1}
 
 
 def test_snakemake_report_renders(workdir):
@@ -158,14 +220,15 @@ def test_one_more_iteration_plans_only_that_iteration(workdir, tmp_path):
     edit.write_text("comd:\n  stage2:\n    iterations: 3\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_stage2")
     assert planned == {"comd_teacher_answers": 1, "comd_instruction_tuning": 1, "comd_assess_augment": 1,
-                       "evaluate": 4, "comd_stage2": 1}
+                       "downstream_finetune": 1, "evaluate": 4, "comd_stage2": 1}
 
 
 def test_adding_a_tau_value_plans_only_that_run(workdir, tmp_path):
-    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", target="comd_tau_ablation") == {}, \
+    assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", target="results/table4.csv") == {}, \
         "tau 0.33 is the main run, already built"
     edit = tmp_path / "edit.yaml"
     edit.write_text("comd:\n  tau_ablation: [0.33, 0.67]\n")
-    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_tau_ablation")
-    assert planned == {"comd_seed_pools": 1, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
-                       "comd_assess_augment": 2, "evaluate": 4, "comd_tau_ablation": 1}
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="results/table4.csv")
+    # the new run shares the seed pools and iteration 1's tuning with the main run: tau acts from its assessment on
+    assert planned == {"comd_assess_augment": 1, "comd_teacher_answers": 1, "comd_instruction_tuning": 1,
+                       "downstream_finetune": 1, "evaluate": 3, "tau_table": 1}

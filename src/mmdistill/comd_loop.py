@@ -24,6 +24,20 @@ def answer_all(backend: GenerationBackend, instructions: list[dict], image_root,
     return dict(zip((r["id"] for r in instructions), backend.generate(requests)))
 
 
+def teacher_answers_for(backend: GenerationBackend, cache_pool: list[dict], earlier: dict[str, str], image_root,
+                        temperature: float, max_new_tokens: int) -> tuple[dict[str, str], int]:
+    """The teacher's answer to every cache-pool instruction, and how many were generated now.
+
+    The teacher does not change between iterations, so an answer it gave in an
+    earlier iteration (`earlier`, id -> answer) is kept rather than drawn again: each
+    iteration the teacher answers only the instructions new to the cache pool (the
+    tuning pool), and the student is judged against the answer it was trained on.
+    """
+    missing = [record for record in cache_pool if record["id"] not in earlier]
+    fresh = answer_all(backend, missing, image_root, temperature, max_new_tokens) if missing else {}
+    return {record["id"]: earlier.get(record["id"], fresh.get(record["id"])) for record in cache_pool}, len(missing)
+
+
 def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str]) -> list[dict]:
     """Phase 1 data (§3.3.1): (image, question, teacher answer) as one-turn LLaVA conversations."""
     return [{"id": record["id"], "image": record["image"],
