@@ -9,7 +9,7 @@ rule finetune_data:
     input:
         data=lambda wildcards: benchmark_file(wildcards.bench, "train"),
     output:
-        "results/downstream/{bench}_train.json",
+        data="results/downstream/{bench}_train.json",
     wildcard_constraints:
         bench="|".join(BENCHMARKS),
     log:
@@ -24,7 +24,7 @@ rule downstream_finetune:
     """The model fine-tuned on the benchmark's train split before its test (ScienceQA: 6 epochs, lr 2e-5)."""
     input:
         init=lambda wildcards: model_checkpoint(wildcards.model),
-        data=rules.finetune_data.output,
+        data=rules.finetune_data.output.data,
     output:
         model=directory(f"{MODELS}/finetuned_{{bench}}/{{model}}"),
         summary=f"{MODELS}/finetuned_{{bench}}/{{model}}.training.json",

@@ -6,5 +6,5 @@ from mmdistill.jobs import snakemake_job
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     records = finetune_records(job.wildcards["bench"], job.input.data)
-    write_json(job.output[0], records)
+    write_json(job.output.data, records)
     job.log.info("%s train split: %d conversations", job.wildcards["bench"], len(records))

@@ -252,3 +252,18 @@ def test_open_ended_needs_a_judge(tiny_checkpoint, benchmark_files, tmp_path):
     with pytest.raises(ValueError, match="needs a judge"):
         evaluate(tiny_checkpoint, "open", benchmark_files["open"], tmp_path / "out.json", batch_size=2, seed=0,
                  temperature=0.0)
+
+
+def test_the_teacher_as_judge_through_lmms_eval(tiny_checkpoint, benchmark_files, tmp_path):
+    """A model judge end to end: a random tiny model cannot write two scores, so every item is a
+    counted failure and the score is None, never an invented number."""
+    from mmdistill.judges import model_judge
+
+    backend = load_backend("hf", tiny_checkpoint, batch_size=6, seed=0, device="cpu")
+    judge = model_judge(backend, benchmark_files["open"].parent, temperature=0.5, max_new_tokens=4, max_retries=1)
+    result = evaluate(tiny_checkpoint, "open", benchmark_files["open"], tmp_path / "out.json", batch_size=6, seed=0,
+                      temperature=0.0, judge=judge, judge_name="teacher")
+    assert result["judge"] == "teacher" and result["n"] == 0 and result["score"] is None
+    assert result["judge_failures"] == len(result["samples"]) > 0
+    for sample in result["samples"]:
+        assert sample["judge_score"] is None and "unparsable after 2 attempt(s)" in sample["judge"]["reason"]

@@ -198,6 +198,14 @@ def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
                        "stage1_table": 1, "iteration_figure": 1, "summary": 1, "all": 1}
 
 
+def test_switching_the_open_ended_judge_rescores_only_open_ended_answers(workdir, tmp_path):
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("evaluation:\n  open_ended_judge: teacher\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
+    assert planned == {"evaluate": 6, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
+                       "iteration_figure": 1, "summary": 1, "all": 1}
+
+
 def test_a_teacher_edit_reruns_the_teacher_and_what_reads_it(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("teacher:\n  instruct:\n    trainable: [projector, language_model, vision_tower]\n")
