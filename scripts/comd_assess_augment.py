@@ -26,5 +26,6 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         outputs=dict(job.output.items()),
         settings=settings,
         seed=seed,
+        checkpoints={"teacher": job.input.teacher, "student": job.input.student},
     )
     job.log.info("iteration report %s", json.dumps(report, sort_keys=True))

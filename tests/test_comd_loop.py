@@ -46,7 +46,10 @@ def test_one_iteration_writes_refreshed_pools_and_a_report(tmp_path):
                ("assessment", "judge_failures", "tuning_pool", "cache_pool", "rejects", "report")}
     settings = {"tau": 0.33, "rouge_l_threshold": 0.7, "judge_max_retries": 1, "max_new_tokens": 16,
                 "temperature": {"student": 0.5, "assessor": 0.5, "augmentor": 0.5}}
-    report = assess_and_augment(teacher, student, 1, pool, pool, teacher_answers, "root", outputs, settings, seed=0)
+    report = assess_and_augment(teacher, student, 1, pool, pool, teacher_answers, "root", outputs, settings, seed=0,
+                                checkpoints={"student": "models/s1"})
+    assert report["checkpoints"] == {"student": "models/s1"}
+    assert json.loads(open(outputs["report"]).read()) == report
     judgements = [json.loads(line) for line in open(outputs["assessment"])]
     difficulty = {j["id"]: j["S"] for j in judgements}
     assert difficulty["s1-q1"] == (abs(2 - 9) + 1) / 9          # eq. 6: difficult at tau 0.33

@@ -48,11 +48,13 @@ def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str]) -> 
 
 def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, iteration: int,
                        tuning_pool: list[dict], cache_pool: list[dict], teacher_answers: dict[str, str],
-                       image_root, outputs: dict[str, Any], settings: dict[str, Any], seed: int) -> dict[str, Any]:
+                       image_root, outputs: dict[str, Any], settings: dict[str, Any], seed: int,
+                       checkpoints: dict[str, str] | None = None) -> dict[str, Any]:
     """Phases 2 and 3 (§3.3.2-3): judge the cache pool, generate new instructions, refresh both pools.
 
     `outputs` names the files to write: assessment, judge_failures, tuning_pool,
-    cache_pool, rejects, report. Returns the iteration report.
+    cache_pool, rejects, report. `checkpoints` (role -> path) goes into the report.
+    Returns the iteration report.
     """
     temperatures = settings["temperature"]
     student_answers = answer_all(student, cache_pool, image_root, temperatures["student"], settings["max_new_tokens"])
@@ -70,6 +72,7 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     new_cache = comd.merge_cache_pool(cache_pool, valid)
     report = comd.iteration_report(iteration, new_tuning, new_cache, judgements, failures, sampled_easy,
                                    candidates, valid, rejects)
+    report["checkpoints"] = dict(checkpoints or {})
     write_jsonl(outputs["assessment"], judgements)
     write_jsonl(outputs["judge_failures"], failures)
     write_jsonl(outputs["tuning_pool"], new_tuning)
