@@ -76,6 +76,7 @@ def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdi
             assert judgement["S"] == pytest.approx((abs(judgement["R_S"] - judgement["R_T"]) + 1)
                                                    / max(judgement["R_S"], judgement["R_T"]))
         assert (workdir / f"results/models/comd-main-iter{k}/config.json").exists()
+        assert report["checkpoints"]["student"] == f"results/models/comd-main-iter{k}"
         previous_cache = cache
 
 
@@ -96,8 +97,11 @@ def test_tables_hold_one_measured_row_per_model(workdir):
             assert float(row["Average"]) == pytest.approx(score["score"], abs=0.01)
             assert int(row["Average_n"]) == score["n"] > 0 and row["seed"] == "0"
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
-    assert [column for column in _csv(results / "table1.csv")[0] if not column.startswith(("row", "model", "seed")) and
-            "_" not in column] == ["attributes", "spatial", "text", "TXT", "IMG", "NO", "easy", "hard", "Average"]
+    categories = json.loads((results / "scores/teacher/mc.json").read_text())["by_category"]
+    expected = [*sorted(categories["subject"]), *(m.upper() for m in ("txt", "img", "no") if m in categories["context_modality"]),
+                *sorted(categories["grade"]), "Average"]
+    assert [column for column in _csv(results / "table1.csv")[0] if column not in ("row", "model", "seed") and
+            not column.endswith(("_n", "_ci_low", "_ci_high"))] == expected
     assert {row["judge"] for row in _csv(results / "table3.csv")} == {"reference"}
     tau = _csv(results / "table4.csv")
     assert [(row["tau"], row["model"]) for row in tau] == [("0.33", "comd-main-iter2")]

@@ -20,8 +20,18 @@ def test_dry_run_plans_the_whole_default_target():
     assert result.returncode == 0, result.stderr
     planned = result.stdout + result.stderr
     for rule in ("toy_scenes", "noun_phrase_extract", "noun_phrase_filter", "toy_clip", "teacher_instruct",
-                 "student_stage1", "evaluate", "teacher_quality", "summary"):
+                 "student_stage1", "comd_assess_augment", "unidirectional_tuning", "without_stage1_tuning",
+                 "downstream_finetune", "evaluate", "teacher_quality", "summary", "benchmark_table", "tau_table",
+                 "stage1_table", "iteration_figure"):
         assert rule in planned
+
+
+def test_a_seed_set_larger_than_its_scenes_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("toy_world:\n  seed_set_scenes: 100000\n")
+    result = snakemake("-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert "`toy_world.seed_set_scenes`: 100000 is more than `toy_world.scenes.instruct`" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("override, message", [
