@@ -73,12 +73,14 @@ def open_ended_judge_checkpoint(bench):
 
 
 def open_ended_judge_settings(bench):
-    """The judge of a benchmark's answers (None: exact-match scoring); the teacher judges as the CoMD assessor does."""
-    if bench != "open":
-        return {"name": None}
-    return {"name": config["evaluation"]["open_ended_judge"],
-            "temperature": config["generation"]["temperature"]["assessor"],
-            "max_new_tokens": config["generation"]["max_new_tokens"],
+    """The judge of a benchmark's answers (None: exact-match scoring); the teacher judges as the CoMD assessor does,
+    with the generation backend and the assessor's settings (which then are params of its evaluations)."""
+    name = config["evaluation"]["open_ended_judge"] if bench == "open" else None
+    if name != "teacher":
+        return {"name": name}
+    generation = config["generation"]
+    return {"name": name, "backend": generation["backend"], "batch_size": generation["batch_size"],
+            "temperature": generation["temperature"]["assessor"], "max_new_tokens": generation["max_new_tokens"],
             "max_retries": config["comd"]["stage2"]["judge_max_retries"]}
 
 

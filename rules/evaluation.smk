@@ -25,6 +25,7 @@ rule downstream_finetune:
     input:
         init=lambda wildcards: model_checkpoint(wildcards.model),
         data=rules.finetune_data.output.data,
+        images=source("benchmarks", f"{WORLD}/images"),
     output:
         model=directory(f"{MODELS}/finetuned_{{bench}}/{{model}}"),
         summary=f"{MODELS}/finetuned_{{bench}}/{{model}}.training.json",

@@ -14,7 +14,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     if settings["name"] == "reference":
         judge = reference_judge(list(read_jsonl(job.input.scenes)))
     elif settings["name"] == "teacher":
-        backend = load_backend("hf", job.input.judge_model, batch_size=job.params["batch_size"], seed=job.params["seed"])
+        backend = load_backend(settings["backend"], job.input.judge_model, batch_size=settings["batch_size"],
+                               seed=job.params["seed"])
         judge = model_judge(backend, Path(job.input.data).parent, settings["temperature"], settings["max_new_tokens"],
                             settings["max_retries"])
     result = evaluate(job.input.checkpoint, job.wildcards["bench"], job.input.data, job.output[0],

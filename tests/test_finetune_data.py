@@ -33,3 +33,10 @@ def test_bad_train_items_are_rejected_with_file_and_key(tmp_path):
     path = write_benchmark(tmp_path, "mc", [{k: v for k, v in item.items() if k != "options"}])
     with pytest.raises(DataError, match=r"mc_test\.jsonl: item 1"):
         finetune_records("mc", path)
+
+
+def test_an_option_text_that_reads_as_another_letter_is_taught_as_its_letter():
+    item = {"options": ["a solid", "a liquid", "a gas"], "answer": "c"}
+    assert target_text("multiple_choice", item) == "c"
+    assert parse_option(target_text("multiple_choice", item), item["options"]) == "c"
+    assert target_text("multiple_choice", {"options": ["red", "blue"], "answer": "B"}) == "blue"

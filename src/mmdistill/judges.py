@@ -17,7 +17,6 @@ from mmdistill.generation import GenerationBackend
 from mmdistill.toyworld import oracle
 
 Judge = Callable[[Sequence[dict], Sequence[str]], list[dict]]
-JUDGES = ("reference", "teacher")
 
 
 def reference_judge(scenes: list[dict]) -> Judge:

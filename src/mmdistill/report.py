@@ -25,6 +25,8 @@ def load_scores(paths: list[str | Path]) -> dict[str, dict[str, dict[str, Any]]]
 
 
 def _cell(record: dict[str, Any]) -> str:
+    if record["score"] is None:
+        return f"n/a (n=0, {record.get('judge_failures', 0)} judge failures)"
     low, high = record["ci95"]
     return f"{record['score']:.1f} [{low:.1f}, {high:.1f}] (n={record['n']})"
 
@@ -86,7 +88,7 @@ def plot_scores(scores, path: str | Path) -> None:
         xs, ys, errors = [], [], [[], []]
         for position, bench in enumerate(benches):
             record = scores[model].get(bench)
-            if record is None:
+            if record is None or record["score"] is None:
                 continue
             xs.append(position + index * width)
             ys.append(record["score"])

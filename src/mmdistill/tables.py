@@ -19,8 +19,6 @@ from typing import Any
 
 from mmdistill.evaluation.runner import benchmark_spec
 
-# The three benchmarks of the paper's Tables 4-5 and Figure 4: ScienceQA, SEED-Bench, LLaVA test set.
-PAPER_BENCHMARKS = ("mc", "seed", "open")
 BENCHMARK_LABELS = {"mc": "MC", "seed": "SEED", "pope": "POPE", "open": "Open-ended"}
 AVERAGE = "Average"
 

@@ -3,9 +3,9 @@
 CoMD fine-tunes on ScienceQA's training set (6 epochs, lr 2e-5) before testing on it.
 Each item becomes a one-turn conversation whose human turn is exactly what the model
 sees at evaluation (`tasks/utils.doc_to_text`: the multiple-choice `prompt`, else the
-question) and whose answer is the gold option's *text* for multiple choice, which
-`scoring.parse_option` reads back as its letter; yes/no and open items answer with
-their gold answer as written.
+question) and whose answer is the gold option's *text* for multiple choice (its
+letter where `scoring.parse_option` would read the text as another option); yes/no
+and open items answer with their gold answer as written.
 """
 
 from __future__ import annotations
@@ -14,15 +14,20 @@ from pathlib import Path
 
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.evaluation.runner import benchmark_spec, load_items
-from mmdistill.evaluation.scoring import OPTION_LETTERS
+from mmdistill.evaluation.scoring import OPTION_LETTERS, parse_option
 from mmdistill.evaluation.tasks.utils import doc_to_text
 
 
 def target_text(kind: str, item: dict) -> str:
-    """The answer a fine-tuned model is taught for `item`."""
+    """The answer a fine-tuned model is taught for `item`.
+
+    Multiple choice: the gold option's text when `parse_option` reads it back as the
+    gold letter, else the letter itself (an option such as "a gas" reads as option a).
+    """
     answer = str(item["answer"]).strip()
     if kind == "multiple_choice":
-        return str(item["options"][OPTION_LETTERS.index(answer.lower())])
+        text = str(item["options"][OPTION_LETTERS.index(answer.lower())])
+        return text if parse_option(text, item["options"]) == answer.lower() else answer.lower()
     return answer
 
 
