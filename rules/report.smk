@@ -51,7 +51,8 @@ rule tau_table:
         csv="results/table4.csv",
         markdown="results/table4.md",
     params:
-        rows=[(f"tau = {run_tau(run):g}", comd_models(run)[-1], run_tau(run)) for run in tau_runs()],
+        title="Tau ablation: the student after the last iteration",
+        rows=[(f"tau = {run_tau(run):g}", comd_models(run)[-1], {"tau": run_tau(run)}) for run in tau_runs()],
         benchmarks=evaluated(PAPER_BENCHMARKS),
         seed=config["seed"],
     log:
@@ -59,7 +60,7 @@ rule tau_table:
     conda:
         "../envs/report.yaml"
     script:
-        "../scripts/tau_table.py"
+        "../scripts/benchmarks_table.py"
 
 
 rule stage1_table:
@@ -70,7 +71,8 @@ rule stage1_table:
         csv="results/table5.csv",
         markdown="results/table5.md",
     params:
-        rows=[("CoMD (stage 1 + stage 2)", LAST_MAIN), ("CoMD without stage 1", "comd-no-stage1")],
+        title="Ablation of stage-1 pretraining",
+        rows=[("CoMD (stage 1 + stage 2)", LAST_MAIN, {}), ("CoMD without stage 1", "comd-no-stage1", {})],
         benchmarks=evaluated(PAPER_BENCHMARKS),
         seed=config["seed"],
     log:
@@ -78,7 +80,7 @@ rule stage1_table:
     conda:
         "../envs/report.yaml"
     script:
-        "../scripts/stage1_table.py"
+        "../scripts/benchmarks_table.py"
 
 
 rule iteration_figure:

@@ -1,10 +1,8 @@
 """Rule script: Figure 4, each benchmark's score per CoMD iteration, as PNG and CSV."""
 
-import csv
-
 from mmdistill.jobs import snakemake_job
 from mmdistill.report import load_scores
-from mmdistill.tables import iteration_series, plot_iterations
+from mmdistill.tables import ITERATION_FIELDS, iteration_series, plot_iterations, write_rows
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     scores = load_scores(job.input.scores)
@@ -13,9 +11,6 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
               for bench in benchmarks}
     references = {label: scores.get(model, {}) for label, model in job.params["references"].items()}
     rows = iteration_series(series)
-    with open(job.output.csv, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["benchmark", "iteration", "score", "n", "ci_low", "ci_high"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(job.output.csv, ITERATION_FIELDS, rows)
     plot_iterations(series, references, job.output.figure)
     job.log.info("figure 4: %d points over %d benchmarks", len(rows), len(benchmarks))

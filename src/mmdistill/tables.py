@@ -104,36 +104,42 @@ def benchmarks_table(title: str, benchmarks: Sequence[str],
     return Table(title, columns, table_rows)
 
 
-def _number(value: float) -> float:
-    return round(float(value), 2)
+def cell_fields(entry: dict[str, Any] | None, column: str = "") -> dict[str, Any]:
+    """A cell as CSV fields: `<column>`, `<column>_n`, `<column>_ci_low`, `<column>_ci_high` (no column:
+    `score`, `n`, `ci_low`, `ci_high`), each `n/a` when nothing was measured."""
+    names = [column or "score", *(f"{column}_{key}" if column else key for key in ("n", "ci_low", "ci_high"))]
+    if entry is None:
+        return dict.fromkeys(names, "n/a")
+    low, high = entry["ci95"]
+    return dict(zip(names, (round(float(entry["score"]), 2), entry["n"], round(float(low), 2), round(float(high), 2))))
+
+
+def _extra_fields(table: Table) -> list[str]:
+    return list(dict.fromkeys(key for row in table.rows for key in row.extra))
 
 
 def csv_rows(table: Table) -> tuple[list[str], list[dict[str, Any]]]:
-    extra_fields = list(dict.fromkeys(key for row in table.rows for key in row.extra))
-    header = ["row", "model"]
-    for column in table.columns:
-        header += [column, f"{column}_n", f"{column}_ci_low", f"{column}_ci_high"]
-    header += extra_fields
+    header = ["row", "model", *(name for column in table.columns for name in cell_fields(None, column)),
+              *_extra_fields(table)]
     rows = []
     for row in table.rows:
         values: dict[str, Any] = {"row": row.label, "model": row.model}
         for column in table.columns:
-            entry = row.cells.get(column)
-            values.update({column: "n/a", f"{column}_n": "n/a", f"{column}_ci_low": "n/a", f"{column}_ci_high": "n/a"}
-                          if entry is None else
-                          {column: _number(entry["score"]), f"{column}_n": entry["n"],
-                           f"{column}_ci_low": _number(entry["ci95"][0]), f"{column}_ci_high": _number(entry["ci95"][1])})
-        values.update({key: row.extra.get(key, "") for key in extra_fields})
+            values.update(cell_fields(row.cells.get(column), column))
+        values.update({key: row.extra.get(key, "") for key in _extra_fields(table)})
         rows.append(values)
     return header, rows
 
 
-def write_csv(table: Table, path: str | Path) -> None:
-    header, rows = csv_rows(table)
+def write_rows(path: str | Path, header: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
+        writer = csv.DictWriter(handle, fieldnames=list(header))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_csv(table: Table, path: str | Path) -> None:
+    write_rows(path, *csv_rows(table))
 
 
 def _markdown_cell(entry: dict[str, Any] | None) -> str:
@@ -144,7 +150,7 @@ def _markdown_cell(entry: dict[str, Any] | None) -> str:
 
 
 def markdown(table: Table) -> str:
-    extra_fields = list(dict.fromkeys(key for row in table.rows for key in row.extra))
+    extra_fields = _extra_fields(table)
     header = ["model", *table.columns, *extra_fields]
     lines = [f"# {table.title}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for row in table.rows:
@@ -161,18 +167,13 @@ def write_table(table: Table, csv_path: str | Path, markdown_path: str | Path) -
     Path(markdown_path).write_text(markdown(table), encoding="utf-8")
 
 
+ITERATION_FIELDS = ("benchmark", "iteration", "score", "n", "ci_low", "ci_high")
+
+
 def iteration_series(records: dict[str, dict[int, dict[str, Any] | None]]) -> list[dict[str, Any]]:
-    """Figure 4's data: {benchmark: {iteration: score record}} as long-format CSV rows."""
-    rows = []
-    for benchmark, by_iteration in records.items():
-        for iteration, record in sorted(by_iteration.items()):
-            entry = cell(record)
-            rows.append({"benchmark": benchmark, "iteration": iteration,
-                         "score": "n/a" if entry is None else _number(entry["score"]),
-                         "n": "n/a" if entry is None else entry["n"],
-                         "ci_low": "n/a" if entry is None else _number(entry["ci95"][0]),
-                         "ci_high": "n/a" if entry is None else _number(entry["ci95"][1])})
-    return rows
+    """Figure 4's data: {benchmark: {iteration: score record}} as long-format CSV rows (`ITERATION_FIELDS`)."""
+    return [{"benchmark": benchmark, "iteration": iteration, **cell_fields(cell(record))}
+            for benchmark, by_iteration in records.items() for iteration, record in sorted(by_iteration.items())]
 
 
 def plot_iterations(records: dict[str, dict[int, dict[str, Any] | None]],
