@@ -1,5 +1,6 @@
 # Two entry points: `make run` (the pipeline on config.yaml) and `make test`.
-# Each creates .venv with the pinned dependencies when it is missing.
+# Each creates .venv from requirements.lock when it is missing or the lock changed,
+# and stops when the venv holds other versions than the lock's.
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,16 +8,45 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv run test dry-run lint bench report slurm-profile clean
+.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint bench report slurm-profile clean
 
-venv: $(VENV)/.installed
+# The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
+venv: $(VENV)/.project
+	@$(BIN)/python -m mmdistill.lock requirements.lock
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.locked: requirements.lock
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade --quiet pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	touch $@
+
+$(VENV)/.project: $(VENV)/.locked pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
+
+venv-rebuild:
+	rm -rf $(VENV)
+	$(MAKE) venv
+
+# Regenerate requirements.lock from requirements.txt (pip-tools in a scratch venv).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet pip-tools==7.6.2
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+	rm -rf .lock-venv
+	$(MAKE) envs
+
+# Canary: resolve requirements.txt afresh (newest transitive releases) into a scratch
+# venv, run the fast tests there, and list what moved against the lock.
+check-upgrades:
+	rm -rf .upgrade-venv
+	$(PYTHON) -m venv .upgrade-venv
+	.upgrade-venv/bin/pip install --quiet -r requirements.txt
+	.upgrade-venv/bin/pip install --quiet --no-deps --editable .
+	-.upgrade-venv/bin/python -m mmdistill.lock requirements.lock
+	OMP_NUM_THREADS=1 .upgrade-venv/bin/python -m pytest -m "not slow" -q
 
 run: venv
 	$(BIN)/snakemake --cores $(CORES) $(TARGET)
@@ -43,4 +73,9 @@ slurm-profile:
 	cp -r profiles/slurm $(HOME)/.config/snakemake/slurm
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake .lock-venv .upgrade-venv
+
+# envs/*.yaml: their direct pins at the lock's versions, and the closure those pull in.
+envs:
+	$(PYTHON) -c 'import sys; sys.path.insert(0, "src"); from mmdistill.lock import main; sys.exit(main(sys.argv[1:]))' \
+		envs requirements.lock envs/*.yaml

@@ -1,4 +1,4 @@
-"""envs/*.yaml stay consistent with requirements.txt and with what their rules import."""
+"""envs/*.yaml agree with requirements.lock, pin their whole closure, and provide what their rules import."""
 
 import ast
 import re
@@ -9,23 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mmdistill.lock import canonical, closure, env_direct_pins, read_lock, read_lock_graph
+
 ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(\[[^\]]+\])?==(\S+)$")
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def requirement_pins() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            match = PIN.match(line)
-            assert match, f"requirements.txt: '{line}' is not an exact pin"
-            pins[canonical(match.group(1))] = match.group(3)
-    return pins
+LOCK = ROOT / "requirements.lock"
 
 
 def env_pins(path: Path) -> dict[str, str]:
@@ -43,11 +33,20 @@ ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
-def test_env_pins_match_requirements(env_file):
-    requirements = requirement_pins()
+def test_env_pins_match_the_lock(env_file):
+    locked = read_lock(LOCK)
     for name, version in env_pins(env_file).items():
-        assert name in requirements, f"{env_file.name}: {name} is not in requirements.txt"
-        assert requirements[name] == version, f"{env_file.name}: {name}=={version}, requirements.txt has {requirements[name]}"
+        assert name in locked, f"{env_file.name}: {name} is not in requirements.lock"
+        assert locked[name] == version, f"{env_file.name}: {name}=={version}, requirements.lock has {locked[name]}"
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_pins_the_whole_closure_of_its_direct_packages(env_file):
+    direct = {canonical(PIN.match(pin).group(1)) for pin in env_direct_pins(env_file.read_text())}
+    assert direct, f"{env_file.name}: no direct pins above the closure marker"
+    needed = closure(direct, read_lock_graph(LOCK))
+    missing = sorted(needed - set(env_pins(env_file)))
+    assert not missing, f"{env_file.name} lacks {missing}, which its packages pull in (run `make envs`)"
 
 
 def rule_scripts_and_envs() -> list[tuple[str, str, str]]:
