@@ -4,9 +4,11 @@
 
 
 rule toy_tokenizer:
+    """The word-level tokenizer over training texts only: no benchmark test split."""
     input:
+        # the seed set's words are the teacher gold's (same scenes, same templates)
         texts=[f"{WORLD}/raw_captions.jsonl", f"{WORLD}/teacher_gold.json", f"{WORLD}/lm_text.jsonl"]
-        + rules.toy_benchmarks.output,  # the seed set's words are the teacher gold's (same scenes, same templates)
+        + expand(f"{WORLD}/{{bench}}_train.jsonl", bench=BENCHMARKS),
     output:
         directory(f"{MODELS}/tokenizer"),
     params:

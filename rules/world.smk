@@ -3,12 +3,14 @@
 
 
 rule toy_scenes:
+    """Scenes of every split; the held-out split's scene graphs occur in no training split."""
     output:
         scenes=f"{WORLD}/scenes.jsonl",
         images=directory(f"{WORLD}/images"),
     params:
         seed=config["seed"],
         splits=config["toy_world"]["scenes"],
+        held_out_split="bench_test",
         world=toy_world_params(),
     log:
         log_path("toy_scenes"),

@@ -1,4 +1,7 @@
-"""Rule script: the word-level toy tokenizer over every text the toy world produces."""
+"""Rule script: the word-level toy tokenizer over the training texts plus the closed toy vocabulary.
+
+Test splits are never read: `toy_vocabulary` (from the templates) already holds every word they use.
+"""
 
 from itertools import chain
 

@@ -16,6 +16,7 @@ from mmdistill.toyworld.scenes import (
     cell_name,
     generate_scenes,
     render_scene,
+    scene_key,
     write_scene_images,
 )
 
@@ -55,6 +56,14 @@ def test_scene_records_respect_the_world_rules():
                 with_text += 1
                 assert obj["text"] in WORDS and obj["size"] == "large" and obj["shape"] in TEXT_SHAPES
     assert 100 < with_text < 600  # text_probability 0.3 of large circles / squares
+
+
+def test_scene_key_is_the_scene_graph_only():
+    shuffled = {**HAND_SCENE, "scene_id": "other", "split": "train", "objects": HAND_SCENE["objects"][::-1]}
+    assert scene_key(shuffled) == scene_key(HAND_SCENE) == scene_key({**HAND_SCENE, "grid": 2})
+    retexted = [{**HAND_SCENE["objects"][0], "text": "sun"}, HAND_SCENE["objects"][1]]
+    assert scene_key({**HAND_SCENE, "objects": retexted}) != scene_key(HAND_SCENE)
+    assert scene_key({**HAND_SCENE, "grid": 3}) != scene_key(HAND_SCENE)
 
 
 def test_invalid_arguments_are_rejected():

@@ -10,6 +10,7 @@ font so that rendering is identical on every machine and Pillow version. With a
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -92,6 +93,19 @@ def scene_rng(seed: int | str, purpose: str, key: str) -> random.Random:
     return random.Random(f"{seed}:{purpose}:{key}")
 
 
+def scene_key(scene: dict) -> tuple:
+    """Canonical key of a scene graph: grid and objects in cell order, ids and paths ignored.
+
+    Scenes with equal keys render to identical images.
+    """
+    objects = sorted((obj["row"], obj["col"], obj["shape"], obj["color"], obj["size"], obj["text"] or "")
+                     for obj in scene["objects"])
+    return scene_grid(scene), tuple(objects)
+
+
+MAX_DRAWS = 1000  # draws per held-out scene before the world counts as too small
+
+
 def generate_scenes(
     num_scenes: int,
     seed: int,
@@ -100,11 +114,18 @@ def generate_scenes(
     max_objects: int = 4,
     min_objects: int = 1,
     text_probability: float = 0.3,
+    held_out_from: Iterable[dict] | None = None,
 ) -> list[dict]:
     """`num_scenes` random scenes; scene i depends only on (seed, split, i).
 
     Each (colour, shape) pair occurs at most once per scene, so "the red circle" always
     names one object. Words are written only on large circles and squares.
+
+    With `held_out_from` (the scenes of other splits) the split is held out: every scene
+    graph (`scene_key`) is new, i.e. in none of those scenes and not repeated within the
+    split. A draw that is not new is replaced by the next draw of the same scene's stream,
+    so scene i then also depends on the other scenes and on scenes 0..i-1; the record
+    says how many draws were replaced as "redraws".
     """
     if grid not in SUPPORTED_GRIDS:
         raise ValueError(f"grid must be one of {SUPPORTED_GRIDS}, got {grid}")
@@ -113,22 +134,42 @@ def generate_scenes(
         raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     kinds = [(color, shape) for color in COLORS for shape in SHAPES]
     cells = [(row, column) for row in range(grid) for column in range(grid)]
+    taken = None if held_out_from is None else {scene_key(scene) for scene in held_out_from}
     scenes = []
     for index in range(num_scenes):
-        rng = scene_rng(seed, f"scene-{split}", str(index))
-        count = rng.randint(min_objects, max_objects)
-        objects = []
-        for (row, column), (color, shape) in zip(sorted(rng.sample(cells, count)), rng.sample(kinds, count)):
-            size = rng.choice(SIZES)
-            text = None
-            if size == "large" and shape in TEXT_SHAPES and rng.random() < text_probability:
-                text = rng.choice(WORDS)
-            objects.append({"shape": shape, "color": color, "size": size, "row": row, "col": column, "text": text})
-        record = {"scene_id": f"{split}-{index:06d}", "split": split, "objects": objects}
-        if grid != 2:
-            record["grid"] = grid
+        for draw in range(MAX_DRAWS):
+            rng = scene_rng(seed, f"scene-{split}", str(index) if draw == 0 else f"{index}:redraw-{draw}")
+            record = {"scene_id": f"{split}-{index:06d}", "split": split,
+                      "objects": _draw_objects(rng, cells, kinds, min_objects, max_objects, text_probability)}
+            if grid != 2:
+                record["grid"] = grid
+            if taken is None or scene_key(record) not in taken:
+                break
+        else:
+            raise ValueError(
+                f"the toy world is too small: no new scene graph for held-out scene {index} of split "
+                f"{split!r} in {MAX_DRAWS} draws; lower `toy_world.scenes.{split}` or raise "
+                f"`toy_world.grid` / `toy_world.max_objects`")
+        if taken is not None:
+            taken.add(scene_key(record))
+            if draw:
+                record["redraws"] = draw
         scenes.append(record)
     return scenes
+
+
+def _draw_objects(rng: random.Random, cells: list, kinds: list, min_objects: int, max_objects: int,
+                  text_probability: float) -> list[dict]:
+    """One scene's objects in cell order: distinct cells, distinct (colour, shape) pairs."""
+    count = rng.randint(min_objects, max_objects)
+    objects = []
+    for (row, column), (color, shape) in zip(sorted(rng.sample(cells, count)), rng.sample(kinds, count)):
+        size = rng.choice(SIZES)
+        text = None
+        if size == "large" and shape in TEXT_SHAPES and rng.random() < text_probability:
+            text = rng.choice(WORDS)
+        objects.append({"shape": shape, "color": color, "size": size, "row": row, "col": column, "text": text})
+    return objects
 
 
 def _draw_word(draw: ImageDraw.ImageDraw, word: str, center_x: int, center_y: int, fill: tuple) -> None:
