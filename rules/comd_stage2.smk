@@ -30,7 +30,8 @@ rule comd_seed_pools:
 
 rule comd_teacher_answers:
     """The teacher answers every instruction of the cache pool (the tuning pool is part of it);
-    answers from the previous iteration are kept, so only the new instructions are generated."""
+    answers from the previous iteration are kept, so only the new instructions are generated.
+    The tuning pool's answers are regrouped per image into multi-turn conversations (§3.3.1)."""
     input:
         teacher=teacher_checkpoint(),
         tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
@@ -43,7 +44,8 @@ rule comd_teacher_answers:
         tuning_data=f"{STAGE2}/iter{{k}}/tuning_data.json",
     params:
         seed=config["seed"],
-        generation=config["generation"],
+        generation=teacher_generation(),
+        max_turns=config["comd"]["stage2"]["max_turns"],
         image_root=image_root("instruction_seed_image_root"),
     log:
         log_path("comd_teacher_answers", "{run}_iter{k}"),
@@ -80,7 +82,8 @@ rule comd_instruction_tuning:
 
 
 rule comd_assess_augment:
-    """Phases 2-3 (§3.3.2-3): judge teacher vs student on the cache pool, write new instructions."""
+    """Phases 2-3 (§3.3.2-3): judge teacher vs student on the cache pool, write new instructions.
+    The teacher's answers judged are fresh draws or its training answers (comd.stage2.assess_teacher_answers)."""
     input:
         teacher=teacher_checkpoint(),
         student=lambda wildcards: model_checkpoint(student_model(wildcards.run, wildcards.k)),
@@ -92,14 +95,14 @@ rule comd_assess_augment:
         report=f"{STAGE2}/iter{{k}}/report.json",
         assessment=f"{STAGE2}/iter{{k}}/assessment.jsonl",
         judge_failures=f"{STAGE2}/iter{{k}}/judge_failures.jsonl",
+        assessment_teacher_answers=f"{STAGE2}/iter{{k}}/assessment_teacher_answers.jsonl",
         tuning_pool=f"{STAGE2}/iter{{k}}/tuning_pool.jsonl",
         cache_pool=f"{STAGE2}/iter{{k}}/cache_pool.jsonl",
         rejects=f"{STAGE2}/iter{{k}}/augment_rejects.jsonl",
     params:
         seed=config["seed"],
         generation=config["generation"],
-        stage2=lambda wildcards: {**{k: v for k, v in config["comd"]["stage2"].items() if k not in ("train", "iterations")},
-                                  "tau": run_tau(wildcards.run)},
+        stage2=lambda wildcards: assessment_stage2(wildcards.run),
         image_root=image_root("instruction_seed_image_root"),
     log:
         log_path("comd_assess_augment", "{run}_iter{k}"),

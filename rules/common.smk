@@ -109,6 +109,21 @@ def run_tau(run):
     return config["comd"]["stage2"]["tau"] if run == "main" else float(run.removeprefix("tau"))
 
 
+def teacher_generation():
+    """The generation settings of a CoMD run's teacher answers for training: the teacher's temperature
+    only, so the other roles' temperatures are params of the assessments alone."""
+    generation = config["generation"]
+    return {**{key: generation[key] for key in ("backend", "batch_size", "max_new_tokens")},
+            "temperature": generation["temperature"]["teacher"]}
+
+
+def assessment_stage2(run):
+    """The comd.stage2 keys a CoMD assessment reads, with the run's tau."""
+    stage2 = config["comd"]["stage2"]
+    keys = ("rouge_l_threshold", "judge_max_retries", "assess_teacher_answers")
+    return {**{key: stage2[key] for key in keys}, "tau": run_tau(run)}
+
+
 def tau_runs():
     """One run per comd.tau_ablation value; a value equal to the main run's tau is the main run."""
     main_tau = config["comd"]["stage2"]["tau"]

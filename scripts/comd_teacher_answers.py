@@ -6,15 +6,16 @@ from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    settings = job.params["generation"]
-    teacher = load_backend(settings["backend"], job.input.teacher, batch_size=settings["batch_size"],
-                           seed=job.params["seed"])
+    settings, seed = job.params["generation"], job.params["seed"]
+    teacher = load_backend(settings["backend"], job.input.teacher, batch_size=settings["batch_size"], seed=seed)
     cache_pool = list(read_jsonl(job.input.cache_pool))
     earlier = {r["id"]: r["answer"] for path in job.input.earlier_answers for r in read_jsonl(path)}
     answers, generated = teacher_answers_for(teacher, cache_pool, earlier, job.params["image_root"],
-                                             settings["temperature"]["teacher"], settings["max_new_tokens"])
+                                             settings["temperature"], settings["max_new_tokens"])
     write_jsonl(job.output.answers, ({"id": key, "answer": value} for key, value in answers.items()))
-    tuning = tuning_records(list(read_jsonl(job.input.tuning_pool)), answers)
+    tuning_pool = list(read_jsonl(job.input.tuning_pool))
+    tuning = tuning_records(tuning_pool, answers, seed, job.params["max_turns"])
     write_json(job.output.tuning_data, tuning)
     job.log.info("teacher answered %d new cache-pool instructions (%d kept from earlier iterations); "
-                 "%d tuning examples", generated, len(answers) - generated, len(tuning))
+                 "%d tuning questions in %d conversations", generated, len(answers) - generated,
+                 len(tuning_pool), len(tuning))

@@ -15,6 +15,7 @@ from mmdistill.comd import (
     augmentation_requests,
     candidates_from_outputs,
     difficulty,
+    easy_sample_size,
     filter_new_instructions,
     group_by_image,
     instruction_record,
@@ -30,6 +31,7 @@ from mmdistill.comd import (
     split_by_difficulty,
 )
 from mmdistill.generation import GenerationBackend, GenerationRequest
+from mmdistill.io import RejectLog
 from mmdistill.roles import JudgeParseError
 
 
@@ -152,6 +154,12 @@ def test_is_difficult_threshold_is_inclusive():
     assert is_difficult(0.5, tau=0.5) and not is_difficult(0.49, tau=0.5)
 
 
+def test_tau_0_makes_everything_difficult_and_tau_1_everything_easy():
+    # Table 4: tau = 0 is "w/o easy inst.", tau = 1 "w/o diff. inst.", even for S = 1 (a score of 1)
+    assert difficulty(10, 1) == 1.0 and not is_difficult(1.0, tau=1)
+    assert all(is_difficult(difficulty(r, r), tau=0) for r in (1, 5, 10))
+
+
 # ---------------------------------------------------------------- assessment (eq. 5)
 
 
@@ -270,6 +278,12 @@ def test_sample_easy_is_seeded_and_takes_all_when_too_few():
         sample_easy(easy, -1, seed=0)
 
 
+def test_easy_sample_size_matches_difficult_or_else_the_tuning_pool():
+    assert easy_sample_size(3, 10) == 3  # the paper's balance
+    assert easy_sample_size(0, 10) == 10  # nothing difficult (e.g. tau = 1): still augment easy ones
+    assert easy_sample_size(0, 0) == 0
+
+
 def test_rouge_l_f_measure():
     assert rouge_l("what color is the circle ?", "what color is the circle ?") == pytest.approx(1.0)
     assert rouge_l("what color is the circle ?", "What color is the circle?") == pytest.approx(1.0)
@@ -383,7 +397,18 @@ def test_iteration_report_counts():
         "iteration": 1, "tuning_pool_size": 1, "cache_pool_size": 3, "assessed": 2, "scored": 1,
         "difficult": 1, "easy": 0, "easy_sampled": 0, "judge_failures": 1,
         "judge_failed_orders": {TEACHER_FIRST: 1}, "generated": 2, "valid": 1, "rejected": 1,
-        "rejected_by_reason": {"same_as_source": 1},
+        "rejected_by_reason": {"same_as_source": 1}, "changed": True, "note": None,
     }
     with pytest.raises(ValueError, match="2 candidates"):
         iteration_report(1, tuning, cache, judgements, failures, [], candidates, [], rejects)
+
+
+def test_iteration_report_says_when_nothing_changed():
+    candidates = [cand("what color is the circle ?")]
+    valid, rejects = filter_new_instructions(candidates, group_by_image(EXISTING))
+    report = iteration_report(2, [], EXISTING, [], [], [], candidates, valid, rejects)
+    assert report["changed"] is False
+    assert report["note"] == ("no valid new instruction (1 generated, all rejected): the next tuning pool is "
+                              "empty, so iteration 3's student is a copy of iteration 2's")
+    report = iteration_report(2, [], EXISTING, [], [], [], [], [], RejectLog())
+    assert report["changed"] is False and "nothing was augmented" in report["note"]

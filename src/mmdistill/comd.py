@@ -13,12 +13,13 @@ One iteration of the stage, with the functions that implement each step:
    (`order_averaged_scores`, eq. 5), turned into a difficulty (`difficulty`, eq. 6)
    and thresholded (`is_difficult`, τ = 0.33).
 3. Augmentation (§3.3.3). Every difficult instruction and an equal number of
-   sampled easy ones (`sample_easy`) are given to the augmentor
+   sampled easy ones (`easy_sample_size`, `sample_easy`; when none is difficult, as
+   many easy ones as the tuning pool held) are given to the augmentor
    (`augmentation_requests`); its outputs become candidate instructions
    (`candidates_from_outputs`), kept only when they are new enough against every
    other instruction of their image (ROUGE-L < 0.7, `rouge_l`) and pass the
    validity checks of `filter_new_instructions`.
-4. `iteration_report` counts what happened.
+4. `iteration_report` counts what happened, and says when nothing changed.
 
 Instruction records (both pools) have the fields
 ``{"id", "image", "question", "task", "parent", "iteration"}``: seed instructions
@@ -239,8 +240,13 @@ def difficulty(r_student: float, r_teacher: float) -> float:
 
 
 def is_difficult(s: float, tau: float = DIFFICULTY_THRESHOLD) -> bool:
-    """§3.3.2: an instruction is difficult when S_k ≥ τ (τ = 0.33 in the paper), easy when S_k < τ."""
-    return s >= tau
+    """§3.3.2: an instruction is difficult when S_k ≥ τ (τ = 0.33 in the paper), easy when S_k < τ.
+
+    τ = 1 makes every instruction easy: Table 4 reads it as "w/o diff. Inst." (as τ = 0
+    is "w/o easy Inst."). S_k ≥ 1 alone would not do that, since S_k = 1 exactly when
+    one of the two scores is 1 (e.g. an empty answer).
+    """
+    return tau < 1 and s >= tau
 
 
 def _judge_entry(request: GenerationRequest, order: str) -> dict[str, Any]:
@@ -344,8 +350,21 @@ def split_by_difficulty(instructions: Sequence[dict], judgements: Iterable[dict]
 # ---------------------------------------------------------------- augmentation (§3.3.3)
 
 
+def easy_sample_size(n_difficult: int, tuning_pool_size: int) -> int:
+    """§3.3.3: how many easy instructions go to the augmentor with the `n_difficult` difficult ones.
+
+    As many as there are difficult ones (the paper's balance). When none is difficult
+    (τ = 1, Table 4's "w/o diff. Inst." row, or a student level with the teacher) that
+    rule would augment nothing and every later iteration would copy the student; we
+    then take as many easy ones as the tuning pool the student was just trained on, so
+    the tuning pool is replaced by (at most) as many new instructions as it held. The
+    number depends only on the run's own previous iteration, never on another run.
+    """
+    return n_difficult if n_difficult else tuning_pool_size
+
+
 def sample_easy(easy: Sequence[dict], n: int, seed: int) -> list[dict]:
-    """§3.3.3: sample n easy instructions (n = number of difficult ones), seeded.
+    """§3.3.3: sample n easy instructions (n from `easy_sample_size`), seeded.
 
     Draws without replacement with `random.Random(seed)`; the result keeps the
     input order of the chosen items, and is a function of (easy, n, seed). When
@@ -525,14 +544,21 @@ def iteration_report(iteration: int, tuning_pool: Sequence[dict], cache_pool: Se
                      candidates: Sequence[dict], valid: Sequence[dict], rejects: RejectLog) -> dict[str, Any]:
     """Counts of one CoMD iteration; pools are the ones *after* the refresh.
 
-    Checks that every candidate is accounted for (generated = valid + rejected),
-    raising ValueError otherwise.
+    "changed" is False when no new instruction is valid: the next tuning pool is then
+    empty and the next iteration's student a copy of this one; "note" says so and why
+    (None when the iteration changed something). Checks that every candidate is
+    accounted for (generated = valid + rejected), raising ValueError otherwise.
     """
     if len(candidates) != len(valid) + len(rejects):
         raise ValueError(f"iteration {iteration}: {len(candidates)} candidates but {len(valid)} valid "
                          f"+ {len(rejects)} rejected")
     difficult = sum(1 for judgement in judgements if judgement["difficult"])
     failure_reasons = Counter(order for failure in judge_failures for order in failure["failed_orders"])
+    note = None
+    if not valid:
+        why = f"{len(candidates)} generated, all rejected" if candidates else "nothing was augmented"
+        note = (f"no valid new instruction ({why}): the next tuning pool is empty, so iteration {iteration + 1}'s "
+                f"student is a copy of iteration {iteration}'s")
     return {
         "iteration": iteration,
         "tuning_pool_size": len(tuning_pool),
@@ -548,4 +574,6 @@ def iteration_report(iteration: int, tuning_pool: Sequence[dict], cache_pool: Se
         "valid": len(valid),
         "rejected": len(rejects),
         "rejected_by_reason": rejects.counts,
+        "changed": bool(valid),
+        "note": note,
     }

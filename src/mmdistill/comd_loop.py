@@ -7,12 +7,15 @@ eq. 4) and writes its own under `results/comd/<run>/iter<k>/`.
 from __future__ import annotations
 
 from pathlib import Path
+from random import Random
 from typing import Any
 
 from mmdistill import comd
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.generation import GenerationBackend, GenerationRequest
 from mmdistill.io import write_json, write_jsonl
+
+TEACHER_ANSWER_DRAWS = ("fresh", "reused")  # comd.stage2.assess_teacher_answers
 
 
 def answer_all(backend: GenerationBackend, instructions: list[dict], image_root, temperature: float,
@@ -26,24 +29,60 @@ def answer_all(backend: GenerationBackend, instructions: list[dict], image_root,
 
 def teacher_answers_for(backend: GenerationBackend, cache_pool: list[dict], earlier: dict[str, str], image_root,
                         temperature: float, max_new_tokens: int) -> tuple[dict[str, str], int]:
-    """The teacher's answer to every cache-pool instruction, and how many were generated now.
+    """The teacher's training answer to every cache-pool instruction, and how many were generated now.
 
     The teacher does not change between iterations, so an answer it gave in an
     earlier iteration (`earlier`, id -> answer) is kept rather than drawn again: each
     iteration the teacher answers only the instructions new to the cache pool (the
-    tuning pool), and the student is judged against the answer it was trained on.
+    tuning pool). Whether the assessor judges these answers or a fresh draw is
+    comd.stage2.assess_teacher_answers (`assess_and_augment`).
     """
     missing = [record for record in cache_pool if record["id"] not in earlier]
     fresh = answer_all(backend, missing, image_root, temperature, max_new_tokens) if missing else {}
     return {record["id"]: earlier.get(record["id"], fresh.get(record["id"])) for record in cache_pool}, len(missing)
 
 
-def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str]) -> list[dict]:
-    """Phase 1 data (§3.3.1): (image, question, teacher answer) as one-turn LLaVA conversations."""
-    return [{"id": record["id"], "image": record["image"],
-             "conversations": [{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{record['question']}"},
-                               {"from": "gpt", "value": teacher_answers[record["id"]]}]}
-            for record in tuning_pool]
+def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str], seed: int,
+                   max_turns: int | None = None) -> list[dict]:
+    """Phase 1 data (§3.3.1): the single-turn (V, X, A^T) triples turned back into multi-turn dialogues (eq. 1).
+
+    The tuning pool's instructions of one image form one LLaVA conversation, images in
+    pool order. The order of its questions is shuffled with `Random(f"{seed}:{image}")`,
+    so it is fixed by the seed and does not depend on the other images. With
+    `max_turns`, an image with more questions gives several conversations of at most
+    `max_turns` turns, in that shuffled order. The `<image>` marker opens the first
+    question only (eq. 2). A record's "question_ids" names its instructions in turn order.
+    """
+    records = []
+    for image, group in comd.group_by_image(tuning_pool).items():
+        Random(f"{seed}:{image}").shuffle(group)
+        size = max_turns or len(group)
+        for part, start in enumerate(range(0, len(group), size)):
+            turns = group[start:start + size]
+            conversations = []
+            for turn, record in enumerate(turns):
+                question = f"{IMAGE_PLACEHOLDER}\n{record['question']}" if turn == 0 else record["question"]
+                conversations += [{"from": "human", "value": question},
+                                  {"from": "gpt", "value": teacher_answers[record["id"]]}]
+            records.append({"id": f"{image}#{part}", "image": image, "question_ids": [r["id"] for r in turns],
+                            "conversations": conversations})
+    return records
+
+
+def assessment_seed(seed: int, iteration: int) -> int:
+    """The teacher's sampling seed in iteration k's assessment job: seed + k.
+
+    It differs from `seed`, with which the teacher drew the training answers
+    (`teacher_answers_for`), so a fresh answer for assessment is a new draw.
+    """
+    return seed + iteration
+
+
+def assessment_settings(stage2: dict[str, Any], generation: dict[str, Any]) -> dict[str, Any]:
+    """The `settings` of `assess_and_augment` from the rule's params: the run's comd.stage2 keys
+    (tau already the run's), generation.max_new_tokens, and generation.temperature, one per role
+    (teacher, student, assessor, augmentor)."""
+    return {**stage2, "max_new_tokens": generation["max_new_tokens"], "temperature": dict(generation["temperature"])}
 
 
 def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, iteration: int,
@@ -52,19 +91,44 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
                        checkpoints: dict[str, str] | None = None) -> dict[str, Any]:
     """Phases 2 and 3 (§3.3.2-3): judge the cache pool, generate new instructions, refresh both pools.
 
-    `outputs` names the files to write: assessment, judge_failures, tuning_pool,
-    cache_pool, rejects, report. `checkpoints` (role -> path) goes into the report.
-    Returns the iteration report.
+    `tuning_pool` is the pool the student was just trained on, `teacher_answers` the
+    teacher's training answers (`teacher_answers_for`). The teacher answer the assessor
+    judges is settings["assess_teacher_answers"]:
+
+    * "fresh" (the default): `teacher` answers every cache-pool instruction anew, at the
+      teacher's temperature. Eq. (5) and §3.3.2 have both models answer each instruction
+      at assessment time. The student was trained on the training answers, so judging it
+      against those measures how well it repeats its own targets and under-rates the
+      difficulty of what it was just trained on; a fresh draw is an independent sample of
+      the teacher. It costs one generation per cache-pool instruction, on top of the
+      three (student answer, two judge orders) the assessment makes anyway. `teacher`
+      must be seeded apart from the training draw (`assessment_seed`); at temperature 0
+      both draws are the same greedy answer.
+    * "reused": the training answers.
+
+    `outputs` names the files to write: assessment, judge_failures,
+    assessment_teacher_answers (the answers judged, with their draw), tuning_pool,
+    cache_pool, rejects, report. Judgements and failures record the draw as
+    "teacher_answer_draw". `checkpoints` (role -> path) goes into the report. Returns the
+    iteration report.
     """
-    temperatures = settings["temperature"]
-    student_answers = answer_all(student, cache_pool, image_root, temperatures["student"], settings["max_new_tokens"])
+    temperatures, max_new_tokens = settings["temperature"], settings["max_new_tokens"]
+    draw = settings["assess_teacher_answers"]
+    if draw not in TEACHER_ANSWER_DRAWS:
+        raise ValueError(f"assess_teacher_answers must be one of {TEACHER_ANSWER_DRAWS}, got {draw!r}")
+    if draw == "fresh":
+        teacher_answers = answer_all(teacher, cache_pool, image_root, temperatures["teacher"], max_new_tokens)
+    student_answers = answer_all(student, cache_pool, image_root, temperatures["student"], max_new_tokens)
     judgements, failures = comd.assess(teacher, cache_pool, teacher_answers, student_answers, image_root,
-                                       temperatures["assessor"], settings["max_new_tokens"],
+                                       temperatures["assessor"], max_new_tokens,
                                        settings["judge_max_retries"], tau=settings["tau"])
+    judgements = [{**record, "teacher_answer_draw": draw} for record in judgements]
+    failures = [{**record, "teacher_answer_draw": draw} for record in failures]
     difficult, easy = comd.split_by_difficulty(cache_pool, judgements)
-    sampled_easy = comd.sample_easy(easy, len(difficult), seed=seed + iteration)
+    sampled_easy = comd.sample_easy(easy, comd.easy_sample_size(len(difficult), len(tuning_pool)),
+                                    seed=seed + iteration)
     sources = difficult + sampled_easy
-    requests = comd.augmentation_requests(sources, image_root, temperatures["augmentor"], settings["max_new_tokens"])
+    requests = comd.augmentation_requests(sources, image_root, temperatures["augmentor"], max_new_tokens)
     candidates = comd.candidates_from_outputs(sources, teacher.generate(requests), iteration)
     valid, rejects = comd.filter_new_instructions(candidates, comd.group_by_image(cache_pool),
                                                   threshold=settings["rouge_l_threshold"])
@@ -72,7 +136,10 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     new_cache = comd.merge_cache_pool(cache_pool, valid)
     report = comd.iteration_report(iteration, new_tuning, new_cache, judgements, failures, sampled_easy,
                                    candidates, valid, rejects)
+    report["teacher_answer_draw"] = draw
     report["checkpoints"] = dict(checkpoints or {})
+    write_jsonl(outputs["assessment_teacher_answers"],
+                ({"id": record["id"], "answer": teacher_answers[record["id"]], "draw": draw} for record in cache_pool))
     write_jsonl(outputs["assessment"], judgements)
     write_jsonl(outputs["judge_failures"], failures)
     write_jsonl(outputs["tuning_pool"], new_tuning)
