@@ -48,7 +48,7 @@ rule downstream_finetune:
 
 
 rule evaluate:
-    """One model on one benchmark's test split; open-ended answers are scored by the configured judge."""
+    """One model on one benchmark's test split, scored by its evaluation.protocol; open-ended ones by the judge."""
     input:
         checkpoint=lambda wildcards: evaluated_checkpoint(wildcards.model, wildcards.bench),
         data=lambda wildcards: benchmark_file(wildcards.bench, "test"),
@@ -63,6 +63,7 @@ rule evaluate:
         seed=config["seed"],
         batch_size=config["evaluation"]["batch_size"],
         temperature=config["evaluation"]["temperature"],
+        protocol=lambda wildcards: config["evaluation"]["protocol"][wildcards.bench],
         max_new_tokens=config["generation"]["max_new_tokens"],
         judge=lambda wildcards: open_ended_judge_settings(wildcards.bench),
     log:

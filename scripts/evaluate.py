@@ -10,9 +10,11 @@ from mmdistill.judges import model_judge, reference_judge
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     settings = job.params["judge"]
+    # Toy benchmarks come with their scene graphs: the reference judge and the hallucination metric read them.
+    scenes = list(read_jsonl(job.input.scenes)) if job.input.get("scenes") else None
     judge = None
     if settings["name"] == "reference":
-        judge = reference_judge(list(read_jsonl(job.input.scenes)))
+        judge = reference_judge(scenes)
     elif settings["name"] == "teacher":
         backend = load_backend(settings["backend"], job.input.judge_model, batch_size=settings["batch_size"],
                                seed=job.params["seed"])
@@ -20,10 +22,11 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
                             settings["max_retries"])
     result = evaluate(job.input.checkpoint, job.wildcards["bench"], job.input.data, job.output[0],
                       batch_size=job.params["batch_size"], seed=job.params["seed"],
-                      temperature=job.params["temperature"], judge=judge, judge_name=settings["name"])
+                      temperature=job.params["temperature"], judge=judge, judge_name=settings["name"],
+                      protocol=job.params["protocol"], scenes=scenes)
     if result["score"] is None:
         job.log.warning("%s on %s: no item could be judged", job.wildcards["model"], job.wildcards["bench"])
     else:
         low, high = result["ci95"]
-        job.log.info("%s on %s: %.1f [%.1f, %.1f] over %d items", job.wildcards["model"], job.wildcards["bench"],
-                     result["score"], low, high, result["n"])
+        job.log.info("%s on %s (%s): %.1f [%.1f, %.1f] over %d items", job.wildcards["model"],
+                     job.wildcards["bench"], result["protocol"], result["score"], low, high, result["n"])

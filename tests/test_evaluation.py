@@ -214,6 +214,7 @@ def test_score_json_structure(evaluations, benchmark, axes):
         assert sample["answer"] == gold[sample["id"]]
         assert ("judge_score" if benchmark == "open" else "correct") in sample
     assert result["judge"] == ("dummy" if benchmark == "open" else None)
+    assert result["protocol"] == "generation" and result["temperature"] == 0.0
 
 
 @pytest.mark.parametrize("benchmark", ["mc", "seed", "pope"])
@@ -267,3 +268,20 @@ def test_the_teacher_as_judge_through_lmms_eval(tiny_checkpoint, benchmark_files
     assert result["judge_failures"] == len(result["samples"]) > 0
     for sample in result["samples"]:
         assert sample["judge_score"] is None and "unparsable after 2 attempt(s)" in sample["judge"]["reason"]
+
+
+def test_scenes_add_the_hallucination_block_to_the_open_ended_json(tiny_checkpoint, tmp_path):
+    """`evaluate(..., scenes=...)` writes the block computed from the logged descriptions."""
+    from mmdistill.evaluation.scoring import hallucination_summary
+
+    items = [{**item, "task": "describe" if item["category"] == "detail_description" else "list"}
+             for item in sample_items("open")]
+    scenes = [{"image": f"images/{index}.png", "objects": [
+        {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0, "text": None}]} for index in range(4)]
+    data_file = write_benchmark(tmp_path, "open", items)
+    result = evaluate(tiny_checkpoint, "open", data_file, tmp_path / "out.json", batch_size=6, seed=0,
+                      temperature=0.0, judge=dummy_judge, judge_name="dummy", scenes=scenes)
+    predictions = [sample["prediction"] for sample in result["samples"]]
+    assert result["hallucination"] == hallucination_summary(items, predictions, scenes)
+    assert result["hallucination"]["responses"] == 2
+    assert json.loads((tmp_path / "out.json").read_text())["hallucination"] == result["hallucination"]

@@ -86,3 +86,28 @@ def test_iteration_series_and_figure(tmp_path):
 def test_unknown_benchmark_is_an_error(bad):
     with pytest.raises(ValueError, match="unknown benchmark"):
         category_columns(bad, [])
+
+
+def test_table_three_carries_hallucination_rates_and_rows_name_their_protocol():
+    hallucination = {"responses": 40, "response_rate": 25.0, "response_ci95": [14.2, 40.2],
+                     "mentions": 120, "mention_rate": 10.0, "mention_ci95": [5.8, 16.7]}
+    record = {**entry(70), "judge": "reference", "protocol": "generation", "hallucination": hallucination,
+              "by_category": {"category": {"detail description": entry(70)}}}
+    table = benchmark_table("t", "open", [("teacher", "teacher", record), ("stage 1", "student_stage1", None)])
+    assert table.columns == ["detail description", "Average", "hallucinated responses", "hallucinated mentions"]
+    teacher, missing = table.rows
+    assert teacher.cells["hallucinated responses"] == {"score": 25.0, "n": 40, "ci95": [14.2, 40.2]}
+    assert teacher.cells["hallucinated mentions"] == {"score": 10.0, "n": 120, "ci95": [5.8, 16.7]}
+    assert teacher.extra == {"protocol": "generation", "judge": "reference"}
+    assert missing.cells["hallucinated mentions"] is None
+
+
+def test_chance_level_is_a_csv_field_a_note_and_a_line_in_figure_4(tmp_path):
+    record = {**mc_record(40.0, {"dimension": {"color": entry(40)}}), "protocol": "likelihood", "chance": 25.0}
+    table = benchmark_table("t", "seed", [("teacher", "teacher", record)])
+    assert table.rows[0].extra == {"protocol": "likelihood", "chance": 25.0}
+    assert "Chance level (a uniform guess among the options): 25.0%." in markdown(table)
+    both = benchmarks_table("t4", ["seed", "pope"], [("tau 0", "m", {"seed": record, "pope": None}, {})])
+    assert both.notes == ["SEED: likelihood protocol. Chance level (a uniform guess among the options): 25.0%."]
+    plot_iterations({"seed": {0: record, 1: record}}, {}, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from mmdistill import comd
+from mmdistill.evaluation.scoring import scene_of
 from mmdistill.generation import GenerationBackend
 from mmdistill.toyworld import oracle
 
@@ -28,14 +29,8 @@ def reference_judge(scenes: list[dict]) -> Judge:
     scenes_by_image = {scene["image"]: scene for scene in scenes}
 
     def judge(items: Sequence[dict], predictions: Sequence[str]) -> list[dict]:
-        verdicts = []
-        for item, prediction in zip(items, predictions):
-            try:
-                scene = scenes_by_image[item["image"]]
-            except KeyError:
-                raise KeyError(f"item {item.get('id')!r}: no scene for image {item.get('image')!r}") from None
-            verdicts.append({"score": float(oracle.score_answer(scene, item["question"], prediction))})
-        return verdicts
+        return [{"score": float(oracle.score_answer(scene_of(item, scenes_by_image), item["question"], prediction))}
+                for item, prediction in zip(items, predictions)]
 
     return judge
 

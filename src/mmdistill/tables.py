@@ -21,6 +21,11 @@ from mmdistill.evaluation.runner import benchmark_spec
 
 BENCHMARK_LABELS = {"mc": "MC", "seed": "SEED", "pope": "POPE", "open": "Open-ended"}
 AVERAGE = "Average"
+# Table 3's hallucination columns (CHAIR-style, on detail descriptions): column -> (rate, count, interval) keys.
+HALLUCINATION_COLUMNS = {
+    "hallucinated responses": ("response_rate", "responses", "response_ci95"),
+    "hallucinated mentions": ("mention_rate", "mentions", "mention_ci95"),
+}
 
 # Table 1's column names for real ScienceQA category values (Lu et al., 2022), in the
 # paper's order; other values (the toy world's analog axes) keep their own names.
@@ -62,6 +67,21 @@ def cell(record: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"score": record["score"], "n": record["n"], "ci95": record["ci95"]}
 
 
+def hallucination_cell(record: dict[str, Any] | None, column: str) -> dict[str, Any] | None:
+    """One of `HALLUCINATION_COLUMNS` as a cell, from a score record's "hallucination" block."""
+    block = (record or {}).get("hallucination")
+    if not block:
+        return None
+    rate, count, interval = HALLUCINATION_COLUMNS[column]
+    return cell({"score": block[rate], "n": block[count], "ci95": block[interval]})
+
+
+def chance_note(records: Sequence[dict[str, Any]]) -> list[str]:
+    """A Markdown note with the benchmark's chance level, when its score records carry one."""
+    levels = sorted({round(record["chance"], 1) for record in records if record.get("chance") is not None})
+    return [f"Chance level (a uniform guess among the options): {', '.join(f'{c:.1f}' for c in levels)}%."] if levels else []
+
+
 def category_columns(benchmark: str, records: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(axis, value, column name) for every category found in `records`, axis by axis.
 
@@ -85,13 +105,21 @@ def benchmark_table(title: str, benchmark: str, rows: Sequence[tuple[str, str, d
     """
     records = [record for _, _, record in rows if record is not None]
     columns = category_columns(benchmark, records)
+    open_ended = benchmark_spec(benchmark).kind == "open_ended"
+    hallucination = [name for name in HALLUCINATION_COLUMNS if any(r.get("hallucination") for r in records)]
     table_rows = []
     for label, model, record in rows:
         cells = {name: cell(record["by_category"][axis].get(value)) if record else None for axis, value, name in columns}
         cells[AVERAGE] = cell(record)
-        judge = {"judge": record.get("judge")} if record and benchmark_spec(benchmark).kind == "open_ended" else {}
-        table_rows.append(Row(label, model, cells, {**(extra or {}), **judge}))
-    return Table(title, [name for _, _, name in columns] + [AVERAGE], table_rows)
+        cells.update({name: hallucination_cell(record, name) for name in hallucination})
+        described = {"protocol": record["protocol"]} if record and "protocol" in record else {}
+        if record and open_ended:
+            described["judge"] = record.get("judge")
+        if record and record.get("chance") is not None:
+            described["chance"] = round(record["chance"], 2)
+        table_rows.append(Row(label, model, cells, {**(extra or {}), **described}))
+    return Table(title, [name for _, _, name in columns] + [AVERAGE, *hallucination], table_rows,
+                 notes=chance_note(records))
 
 
 def benchmarks_table(title: str, benchmarks: Sequence[str],
@@ -101,7 +129,13 @@ def benchmarks_table(title: str, benchmarks: Sequence[str],
     columns = [BENCHMARK_LABELS[b] for b in benchmarks]
     table_rows = [Row(label, model, {BENCHMARK_LABELS[b]: cell(records.get(b)) for b in benchmarks}, dict(extra))
                   for label, model, records, extra in rows]
-    return Table(title, columns, table_rows)
+    notes = []
+    for benchmark in benchmarks:
+        found = [records[benchmark] for _, _, records, _ in rows if records.get(benchmark)]
+        protocols = sorted({record.get("protocol") or "generation" for record in found})
+        notes += [f"{BENCHMARK_LABELS[benchmark]}: {', '.join(protocols)} protocol. {' '.join(chance_note(found))}".strip()
+                  ] if found else []
+    return Table(title, columns, table_rows, notes=notes)
 
 
 def cell_fields(entry: dict[str, Any] | None, column: str = "") -> dict[str, Any]:
@@ -200,6 +234,9 @@ def plot_iterations(records: dict[str, dict[int, dict[str, Any] | None]],
             entry = cell(by_benchmark.get(benchmark))
             if entry is not None:
                 axis.axhline(entry["score"], linestyle=style, color="gray", label=label)
+        chance = next((r["chance"] for r in records[benchmark].values() if r and r.get("chance") is not None), None)
+        if chance is not None:
+            axis.axhline(chance, linestyle="-", linewidth=0.8, color="lightcoral", label="chance")
         axis.set_title(BENCHMARK_LABELS.get(benchmark, benchmark))
         axis.set_xlabel("iteration (0: after stage 1)")
         axis.set_ylabel("score (%)")

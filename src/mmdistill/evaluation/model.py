@@ -7,17 +7,24 @@ the class through the entry point `mmdistill_llava = "mmdistill.evaluation.model
 
 Why not lmms-eval's own `llava_hf`: it asserts batch size 1, wraps the question in
 a different prompt format (`<image>\\n` plus the tokenizer's chat template with
-string content) than the one our models are trained on, and turns generation
-errors into empty answers.
+string content) than the one our models are trained on, turns generation errors
+into empty answers, and its `loglikelihood` returns the mean loss, not a log-probability.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from lmms_eval.models.registry_v2 import ModelManifest
+from PIL import Image
+from tqdm import tqdm
 
-from mmdistill.generation import GenerationRequest, load_backend
+from mmdistill.conversation import IGNORE_INDEX, encode_conversation
+from mmdistill.generation import GenerationRequest, HFGenerationBackend, load_backend
+from mmdistill.models.llava import num_image_tokens
 
 MODEL_ID = "mmdistill_llava"
 MANIFEST = ModelManifest(model_id=MODEL_ID, simple_class_path="mmdistill.evaluation.model.MMDistillLlava")
@@ -32,17 +39,56 @@ def register() -> None:
     MODEL_REGISTRY_V2.register_manifest(MANIFEST, overwrite=True)
 
 
+@torch.inference_mode()
+def answer_loglikelihoods(backend: HFGenerationBackend,
+                          requests: Sequence[tuple[Image.Image, str, str]]) -> list[tuple[float, bool]]:
+    """For each (image, question, answer): the summed log-probability of the answer's tokens
+    and its EOS given the prompt, and whether greedy decoding would emit exactly them.
+
+    The ids are the training ids: `encode_conversation` of the one-turn conversation, whose
+    prompt is the generation prompt and whose supervised tail is the scored continuation.
+    Batches are left-padded (position ids from the attention mask, as in generation), longest first.
+    """
+    model, tokenizer = backend.model, backend.tokenizer
+    encoded = []
+    for _, question, answer in requests:
+        input_ids, labels = encode_conversation(tokenizer, [question], [answer], num_image_tokens(model.config))
+        encoded.append((input_ids, sum(label != IGNORE_INDEX for label in labels)))
+    order = sorted(range(len(requests)), key=lambda index: -len(encoded[index][0]))
+    results: list[tuple[float, bool] | None] = [None] * len(requests)
+    for start in tqdm(range(0, len(order), backend.batch_size), desc="scoring answers", unit="batch",
+                      disable=not backend.progress):
+        batch = order[start:start + backend.batch_size]
+        inputs = tokenizer.pad({"input_ids": [encoded[i][0] for i in batch]}, return_tensors="pt").to(backend.device)
+        pixels = backend.processor.image_processor([requests[i][0] for i in batch], return_tensors="pt")
+        longest = max(encoded[i][1] for i in batch)
+        logits = model(**inputs, position_ids=(inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0),
+                       pixel_values=pixels["pixel_values"].to(backend.device, model.dtype),
+                       logits_to_keep=longest + 1).logits
+        # logits at position t predict token t + 1: the last `longest` tokens from the positions before them
+        log_probs = logits[:, :-1].float().log_softmax(-1)
+        targets = inputs["input_ids"][:, -longest:]
+        token_log_probs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        greedy = log_probs.argmax(-1) == targets
+        for row, index in enumerate(batch):
+            length = encoded[index][1]
+            results[index] = (token_log_probs[row, -length:].sum().item(), bool(greedy[row, -length:].all()))
+    return results  # type: ignore[return-value]
+
+
 def _truncate_at_stops(text: str, stops: list[str]) -> str:
     cut = min((text.find(stop) for stop in stops if stop and stop in text), default=len(text))
     return text[:cut].strip()
 
 
 class MMDistillLlava(lmms):
-    """Generation-only lmms-eval model: `generate_until` through `mmdistill.generation`.
+    """lmms-eval model over `mmdistill.generation`: `generate_until` and `loglikelihood`.
 
     Requests carry the task's text (`doc_to_text`) as the human turn and one image
-    (`doc_to_visual`); the backend builds the prompt of `mmdistill.conversation`.
-    `loglikelihood` is not supported (the toy tasks are all `generate_until`).
+    (`doc_to_visual`); prompts are those of `mmdistill.conversation`. `loglikelihood`
+    returns true log-probabilities (higher is likelier; see `answer_loglikelihoods`), so
+    tasks must pick the argmax in their own `process_results`, not lmms-eval's built-in
+    `acc` (which takes the argmin, made for models that return a loss).
     """
 
     is_simple = True
@@ -76,8 +122,19 @@ class MMDistillLlava(lmms):
         replies = self.backend.generate(generation_requests)
         return [_truncate_at_stops(reply, stop) for reply, stop in zip(replies, stops)]
 
-    def loglikelihood(self, requests):
-        raise NotImplementedError(f"{MODEL_ID} only generates (generate_until); loglikelihood is not supported")
+    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+        scoring_requests = []
+        for request in requests:
+            context, continuation, doc_to_visual, doc_id, task, split = request.args
+            doc = self.task_dict[task][split][doc_id]
+            if callable(continuation):  # output_type `loglikelihood` passes doc_to_target itself
+                continuation = continuation(doc)
+            visuals = doc_to_visual(doc)
+            if len(visuals) != 1:
+                raise ValueError(f"task {task!r}, doc {doc_id}: expected one image, got {len(visuals)}")
+            # `multiple_choice` prefixes the option with target_delimiter; training answers are stripped
+            scoring_requests.append((visuals[0], context, str(continuation).strip()))
+        return answer_loglikelihoods(self.backend, scoring_requests)
 
     def generate_until_multi_round(self, requests):
         raise NotImplementedError(f"{MODEL_ID} does not support multi-round generation")

@@ -4,9 +4,14 @@ Per run, `write_task_yaml` writes `<task_dir>/mmdistill_<benchmark>.yaml`, which
 includes the benchmark kind's template from `mmdistill/evaluation/tasks/` and adds
 the absolute JSONL path (`dataset_kwargs.data_files`), a datasets cache inside
 `task_dir`, and the image root (the JSONL's directory, see `tasks/utils.py`).
-`task_dir` is then lmms-eval's only include path. lmms-eval generates (model
-`mmdistill_llava`) and logs every sample; scores, intervals and per-category
-breakdowns are computed here from the logged predictions.
+`task_dir` is then lmms-eval's only include path. lmms-eval runs the model
+`mmdistill_llava` and logs every sample; scores, intervals and per-category
+breakdowns are computed here from the logged responses.
+
+Two protocols (`PROTOCOLS`): "generation" scores the greedy reply (format and
+knowledge at once); "likelihood" (multiple choice and yes/no only, SEED-Bench's way)
+picks the option whose answer text the model finds likeliest after the same prompt:
+the template `_<kind>_likelihood_template_yaml` (`output_type: multiple_choice`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import yaml
 from mmdistill.evaluation.scoring import (
     Judge,
     accuracy_summary,
+    hallucination_summary,
     is_correct,
     judged_summary,
+    likelihood_prediction,
+    loglikelihood_of,
     score_open_ended,
     yes_no_statistics,
 )
@@ -35,6 +43,7 @@ from mmdistill.io import DataError, read_jsonl, write_json
 TEMPLATE_DIR = Path(__file__).parent / "tasks"
 TASK_PREFIX = "mmdistill_"
 LMMS_EVAL_METRICS = ("accuracy",)  # lmms-eval's own aggregate, kept in the JSON as a cross-check
+PROTOCOLS = ("generation", "likelihood")
 
 
 @dataclass(frozen=True)
@@ -42,9 +51,8 @@ class BenchmarkSpec:
     kind: str  # multiple_choice | yes_no | open_ended
     axes: tuple[str, ...]  # item keys to break the score down by
 
-    @property
-    def template(self) -> Path:
-        return TEMPLATE_DIR / f"_{self.kind}_template_yaml"
+    def template(self, protocol: str) -> Path:
+        return TEMPLATE_DIR / f"_{self.kind}{'_likelihood' if protocol == 'likelihood' else ''}_template_yaml"
 
 
 BENCHMARKS = {
@@ -90,14 +98,23 @@ def load_items(benchmark: str, data_file: str | Path) -> list[dict]:
     return items
 
 
-def write_task_yaml(benchmark: str, data_file: str | Path, task_dir: str | Path) -> str:
+def check_protocol(benchmark: str, protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r} for benchmark {benchmark!r}; "
+                         f"choose from {PROTOCOLS}")
+    if protocol == "likelihood" and benchmark_spec(benchmark).kind == "open_ended":
+        raise ValueError(f"benchmark {benchmark!r} is open-ended: it has no options to score by likelihood")
+
+
+def write_task_yaml(benchmark: str, data_file: str | Path, task_dir: str | Path, protocol: str = "generation") -> str:
     """Write the per-run task YAML into `task_dir`; returns the task name."""
+    check_protocol(benchmark, protocol)
     spec = benchmark_spec(benchmark)
     data_file, task_dir = Path(data_file).resolve(), Path(task_dir).resolve()
     task = f"{TASK_PREFIX}{benchmark}"
     config = {
         "task": task,
-        "include": str(spec.template),
+        "include": str(spec.template(protocol)),
         "dataset_kwargs": {"data_files": {"test": str(data_file)}, "cache_dir": str(task_dir / "datasets_cache")},
         "lmms_eval_specific_kwargs": {"default": {"image_root": str(data_file.parent)}},
     }
@@ -107,8 +124,9 @@ def write_task_yaml(benchmark: str, data_file: str | Path, task_dir: str | Path)
 
 
 def run_lmms_eval(checkpoint: str | Path, task_dir: Path, task: str, batch_size: int, seed: int,
-                  temperature: float, limit: int | None, device: str | None) -> dict[str, Any]:
-    """Run lmms-eval offline on one task of `task_dir`; returns its results dict (with samples)."""
+                  temperature: float | None, limit: int | None, device: str | None) -> dict[str, Any]:
+    """Run lmms-eval offline on one task of `task_dir`; returns its results dict (with samples).
+    `temperature` None leaves the task's generation settings alone (likelihood tasks have none)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from lmms_eval.evaluator import simple_evaluate
@@ -125,7 +143,7 @@ def run_lmms_eval(checkpoint: str | Path, task_dir: Path, task: str, batch_size:
         task_manager=TaskManager("WARNING", include_path=str(task_dir), include_defaults=False),
         limit=limit,
         log_samples=True,
-        gen_kwargs=f"temperature={temperature}",
+        gen_kwargs=None if temperature is None else f"temperature={temperature}",
         bootstrap_iters=0,
         random_seed=seed,
         numpy_random_seed=seed,
@@ -139,19 +157,20 @@ def run_lmms_eval(checkpoint: str | Path, task_dir: Path, task: str, batch_size:
     return results
 
 
-def predictions_by_item(items: Sequence[dict], samples: Sequence[dict]) -> list[str]:
-    """The logged prediction for each item, matched by lmms-eval's doc_id (the item's position)."""
-    predictions: list[str | None] = [None] * len(items)
+def responses_by_item(items: Sequence[dict], samples: Sequence[dict]) -> list[list]:
+    """The logged responses for each item, matched by lmms-eval's doc_id (the item's position):
+    `[reply]` when generating, one `(log-likelihood, is_greedy)` per choice by likelihood."""
+    responses: list[list | None] = [None] * len(items)
     for sample in samples:
         doc_id = sample["doc_id"]
         if doc_id >= len(items) or sample["doc"]["id"] != items[doc_id]["id"]:
             raise RuntimeError(f"lmms-eval sample doc_id {doc_id} (id {sample['doc']['id']!r}) "
                                "does not match the benchmark file's order")
-        predictions[doc_id] = str(sample["filtered_resps"][0]).strip()
-    missing = [items[i]["id"] for i, p in enumerate(predictions) if p is None]
+        responses[doc_id] = list(sample["filtered_resps"])
+    missing = [items[i]["id"] for i, r in enumerate(responses) if r is None]
     if missing:
         raise RuntimeError(f"lmms-eval logged no prediction for items {missing[:5]} ({len(missing)} in all)")
-    return predictions  # type: ignore[return-value]
+    return responses  # type: ignore[return-value]
 
 
 def _group_summary(kind: str, items: Sequence[dict], samples: Sequence[dict], indices: list[int],
@@ -167,8 +186,12 @@ def _group_summary(kind: str, items: Sequence[dict], samples: Sequence[dict], in
 
 
 def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str], seed: int,
-              judge: Judge | None = None) -> dict[str, Any]:
-    """Score, ci95, per-category breakdown and per-sample records for one benchmark."""
+              judge: Judge | None = None, scenes: Sequence[dict] | None = None) -> dict[str, Any]:
+    """Score, ci95, per-category breakdown and per-sample records for one benchmark.
+
+    With the toy `scenes`, the open-ended summary adds a "hallucination" block for its
+    detail descriptions (see `scoring.hallucination_summary`).
+    """
     spec = benchmark_spec(benchmark)
     samples = [{"id": item["id"], "prediction": prediction, "answer": item["answer"]}
                for item, prediction in zip(items, predictions)]
@@ -192,21 +215,37 @@ def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str],
                              for value, indices in sorted(groups.items())}
     overall = _group_summary(spec.kind, items, samples, list(range(len(items))), seed)
     failures = {"judge_failures": overall["judge_failures"]} if spec.kind == "open_ended" else {}
+    hallucination = ({"hallucination": hallucination_summary(items, predictions, scenes)}
+                     if spec.kind == "open_ended" and scenes is not None else {})
+    chance = {} if spec.kind == "open_ended" else {"chance": chance_level(spec.kind, items)}
     return {"benchmark": benchmark, "n": overall["n"], "score": overall["score"], "ci95": overall["ci95"],
-            **failures, "by_category": by_category, "samples": samples}
+            **chance, **failures, **hallucination, "by_category": by_category, "samples": samples}
+
+
+def chance_level(kind: str, items: Sequence[dict]) -> float:
+    """The expected accuracy in % of a uniform guess: the mean of 1 / number of options (yes/no: 50)."""
+    if kind == "yes_no":
+        return 50.0
+    return 100.0 * sum(1 / len(item["options"]) for item in items) / len(items)
 
 
 def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, output_json: str | Path,
              batch_size: int = 32, seed: int = 0, temperature: float = 0.0, limit: int | None = None,
              judge: Judge | None = None, judge_name: str | None = None, device: str | None = None,
-             task_dir: str | Path | None = None) -> dict[str, Any]:
+             task_dir: str | Path | None = None, scenes: Sequence[dict] | None = None,
+             protocol: str = "generation") -> dict[str, Any]:
     """Evaluate `checkpoint` on `data_file` with lmms-eval and write the score JSON to `output_json`.
 
     A `judge` (see `mmdistill.judges`) is required for the open-ended benchmark;
-    `judge_name` is recorded in the JSON as "judge".
+    `judge_name` is recorded in the JSON as "judge". The toy `scenes`, if given, add the
+    open-ended benchmark's hallucination block (see `summarize`).
     The per-run task YAML goes to `task_dir` (a temporary directory if None).
+    With `protocol` "likelihood" each sample also records its choices' "loglikelihoods"
+    and the JSON's "temperature" is None (nothing is sampled).
     """
     spec = benchmark_spec(benchmark)
+    check_protocol(benchmark, protocol)
+    temperature = temperature if protocol == "generation" else None
     if spec.kind == "open_ended" and judge is None:
         raise ValueError(f"benchmark {benchmark!r} is open-ended and needs a judge")
     if limit is not None and limit < 1:
@@ -214,14 +253,24 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
     items = load_items(benchmark, data_file)[:limit]
     scratch = tempfile.TemporaryDirectory(prefix="mmdistill_lmms_eval_") if task_dir is None else nullcontext(task_dir)
     with scratch as run_dir:
-        task = write_task_yaml(benchmark, data_file, run_dir)
+        task = write_task_yaml(benchmark, data_file, run_dir, protocol)
         results = run_lmms_eval(checkpoint, Path(run_dir), task, batch_size, seed, temperature, limit, device)
-    predictions = predictions_by_item(items, results["samples"][task])
+    responses = responses_by_item(items, results["samples"][task])
+    if protocol == "likelihood":
+        loglikelihoods = [[loglikelihood_of(choice) for choice in response] for response in responses]
+        predictions = [likelihood_prediction(spec.kind, item, values) for item, values in zip(items, loglikelihoods)]
+    else:
+        predictions = [str(response[0]).strip() for response in responses]
+    summary = summarize(benchmark, items, predictions, seed, judge, scenes)
+    if protocol == "likelihood":
+        for sample, values in zip(summary["samples"], loglikelihoods):
+            sample["loglikelihoods"] = values
     lmms_eval_metrics = {name: value for key, value in results["results"][task].items()
                          if (name := key.removesuffix(",none")) in LMMS_EVAL_METRICS}
     output = {
         "model": str(checkpoint),
-        **summarize(benchmark, items, predictions, seed, judge),
+        **summary,
+        "protocol": protocol,
         "lmms_eval_version": version("lmms_eval"),
         "lmms_eval_metrics": lmms_eval_metrics,
         "temperature": temperature,

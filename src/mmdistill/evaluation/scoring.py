@@ -1,4 +1,5 @@
-"""Turning predictions into scores: answer parsing, accuracies, POPE statistics, judged answers.
+"""Turning predictions into scores: answer parsing, accuracies, POPE statistics, judged answers,
+object hallucination of toy detail descriptions.
 
 Yes/no answers are scored by exact match of the *first token* of the prediction
 (lower-cased, surrounding punctuation removed): "yes, there is" counts as yes.
@@ -10,17 +11,20 @@ option letter. Percentages are on a 0-100 scale.
 
 from __future__ import annotations
 
+import ast
 import numbers
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mmdistill.evaluation.intervals import bootstrap_interval, wilson_interval
 from mmdistill.roles import JUDGE_SCORE_MAX, JUDGE_SCORE_MIN
+from mmdistill.toyworld.hallucination import chair
 
 OPTION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 YES_NO = ("yes", "no")
+DESCRIBE_TASK = "describe"  # the toy task of detail descriptions (see toyworld.language)
 
 Judge = Callable[[Sequence[dict], Sequence[str]], list[dict]]  # see mmdistill.judges
 
@@ -72,6 +76,32 @@ def is_correct(benchmark_kind: str, item: dict, prediction: str) -> bool:
     if benchmark_kind == "yes_no":
         return parse_yes_no(prediction) == str(item["answer"]).strip().lower()
     raise ValueError(f"exact-match scoring is defined for multiple_choice and yes_no, not {benchmark_kind!r}")
+
+
+def answer_choices(benchmark_kind: str, item: dict) -> list[str]:
+    """What the likelihood protocol scores: each option's text (what toy models answer), or yes / no."""
+    if benchmark_kind == "multiple_choice":
+        return [str(option) for option in item["options"]]
+    if benchmark_kind == "yes_no":
+        return list(YES_NO)
+    raise ValueError(f"likelihood scoring is defined for multiple_choice and yes_no, not {benchmark_kind!r}")
+
+
+def loglikelihood_of(response: tuple[float, bool] | str) -> float:
+    """The log-likelihood in an lmms-eval loglikelihood response: a `(log-likelihood, is_greedy)`
+    pair, or its `str()`, which lmms-eval 0.7.3 passes on (`api.instance.unwrap_generation_output`
+    turns every non-text model output into a string; a float's repr reads back exactly)."""
+    loglikelihood, _ = ast.literal_eval(response) if isinstance(response, str) else response
+    return float(loglikelihood)
+
+
+def likelihood_prediction(benchmark_kind: str, item: dict, loglikelihoods: Sequence[float]) -> str:
+    """The likeliest answer (the first on a tie) as `is_correct` reads it: its option letter, or yes / no."""
+    choices = answer_choices(benchmark_kind, item)
+    if len(loglikelihoods) != len(choices):
+        raise ValueError(f"item {item.get('id')!r}: {len(loglikelihoods)} log-likelihoods for {len(choices)} choices")
+    best = max(range(len(choices)), key=lambda index: loglikelihoods[index])
+    return OPTION_LETTERS[best] if benchmark_kind == "multiple_choice" else choices[best]
 
 
 def accuracy_summary(correct: Sequence[bool]) -> dict[str, Any]:
@@ -136,3 +166,38 @@ def judged_summary(scores: Sequence[float | None], seed: int) -> dict[str, Any]:
     low, high = bootstrap_interval(percents, seed=seed)
     return {"n": len(percents), "score": sum(percents) / len(percents), "ci95": [low, high],
             "judge_failures": failures}
+
+
+def scene_of(item: dict, scenes_by_image: Mapping[str, dict]) -> dict:
+    """The scene graph an item is about, found by its image path (KeyError naming the item if none)."""
+    try:
+        return scenes_by_image[item["image"]]
+    except KeyError:
+        raise KeyError(f"item {item.get('id')!r}: no scene for image {item.get('image')!r}") from None
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else 100 * rate
+
+
+def _wilson_percent(hits: int, n: int) -> list[float] | None:
+    """Wilson 95% interval of hits / n in %, None when n is 0."""
+    return None if n == 0 else [100 * bound for bound in wilson_interval(hits, n)]
+
+
+def hallucination_summary(items: Sequence[dict], predictions: Sequence[str], scenes: Sequence[dict]) -> dict[str, Any]:
+    """Object hallucination (`toyworld.hallucination.chair`) of the detail descriptions: the
+    items whose task is "describe", each against its scene (found by image, as the reference
+    judge finds it). Counts, rates in % and Wilson 95% intervals; rates and intervals are None
+    with nothing to count. The mention interval treats mentions as independent trials, though
+    they cluster within responses, so it is somewhat too narrow."""
+    scenes_by_image = {scene["image"]: scene for scene in scenes}
+    described = [(scene_of(item, scenes_by_image), prediction)
+                 for item, prediction in zip(items, predictions) if item.get("task") == DESCRIBE_TASK]
+    counts = chair([scene for scene, _ in described], [prediction for _, prediction in described])
+    return {"responses": counts["responses"], "hallucinated_responses": counts["hallucinated_responses"],
+            "response_rate": _percent(counts["response_rate"]),
+            "response_ci95": _wilson_percent(counts["hallucinated_responses"], counts["responses"]),
+            "mentions": counts["mentions"], "hallucinated_mentions": counts["hallucinated_mentions"],
+            "mention_rate": _percent(counts["mention_rate"]),
+            "mention_ci95": _wilson_percent(counts["hallucinated_mentions"], counts["mentions"])}

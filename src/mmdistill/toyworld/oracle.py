@@ -38,7 +38,8 @@ from mmdistill.toyworld.scenes import (
     scene_grid,
 )
 
-__all__ = ["UNANSWERABLE", "answer", "describe", "is_answerable", "score_answer"]  # UNANSWERABLE re-exported
+# UNANSWERABLE is re-exported
+__all__ = ["UNANSWERABLE", "answer", "describe", "is_answerable", "object_mentions", "score_answer"]
 
 _VALUES = {"color": COLORS, "shape": SHAPES, "size": SIZES, "text": (*WORDS, NO_TEXT)}
 _KIND_VALUES = {"color": COLORS, "shape": SHAPES, "size": SIZES, "position": ALL_CELL_NAMES}
@@ -115,7 +116,7 @@ def _open_answer(scene: dict, query: Query) -> str:
 
 def _named_objects(text: str) -> set[tuple[str, str]]:
     """(colour, shape) pairs a list answer names."""
-    return {(m["color"], m["shape"]) for m in _mentions(tokenize(text)) if m["color"] and m["shape"]}
+    return {(m["color"], m["shape"]) for m in object_mentions(tokenize(text)) if m["color"] and m["shape"]}
 
 
 def _right_option(scene: dict, query: Query) -> int | None:
@@ -169,12 +170,13 @@ def _cells_in(tokens: list[str]) -> list[str]:
     return [f"{a} {b}" for a, b in pairwise(tokens) if f"{a} {b}" in ALL_CELL_NAMES]
 
 
-def _mentions(tokens: list[str]) -> list[dict]:
+def object_mentions(tokens: list[str]) -> list[dict]:
     """Objects a free-form answer mentions.
 
     Each singular shape word (or "object") opens a mention; the size and colour words
     before it in its clause, and the cell, word and missing attributes after it, fill
-    it in. Clauses end at ".", "," and "and".
+    it in. Clauses end at ".", "," and "and". Each mention is a dict of "shape", "color",
+    "size", "cell" and "text", None where the answer does not say.
     """
     mentions: list[dict] = []
     current: dict | None = None
@@ -280,7 +282,7 @@ def _score_open(scene: dict, query: Query, gold: str, tokens: list[str]) -> int:
             return 5 if len(cells) == 1 and halves & set(gold.split()) else 2
         half_words = {token for token in tokens if token in _CELL_WORDS}  # e.g. only "left"
         return 5 if len(half_words) == 1 and half_words <= set(gold.split()) else 2
-    mentions = _mentions(tokens)
+    mentions = object_mentions(tokens)
     if task in ("relation", "identity"):
         if gold == NOTHING:
             return 8 if NOTHING in tokens and not mentions else 2

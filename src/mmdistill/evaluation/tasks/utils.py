@@ -4,13 +4,17 @@ Images: a relative `image` path is resolved against
 `lmms_eval_specific_kwargs["image_root"]`, which the runner sets to the directory of
 the benchmark's JSONL file (the repository's convention for paths inside records);
 an absolute path is used as is.
+
+Likelihood tasks (`output_type: multiple_choice`) get, per document, one
+`(log-likelihood, is_greedy)` response per choice, in the order of `doc_to_choice`
+(as a string in lmms-eval 0.7.3, see `scoring.loglikelihood_of`).
 """
 
 from pathlib import Path
 
 from PIL import Image
 
-from mmdistill.evaluation.scoring import is_correct
+from mmdistill.evaluation.scoring import answer_choices, is_correct, likelihood_prediction, loglikelihood_of
 
 
 def doc_to_visual(doc, lmms_eval_specific_kwargs):
@@ -34,6 +38,27 @@ def process_multiple_choice(doc, results):
 
 def process_yes_no(doc, results):
     return {"accuracy": float(is_correct("yes_no", doc, results[0]))}
+
+
+def doc_to_options(doc):
+    return answer_choices("multiple_choice", doc)
+
+
+def doc_to_yes_no(doc):
+    return answer_choices("yes_no", doc)
+
+
+def _likelihood_accuracy(kind, doc, results):
+    prediction = likelihood_prediction(kind, doc, [loglikelihood_of(response) for response in results])
+    return {"accuracy": float(is_correct(kind, doc, prediction))}
+
+
+def process_multiple_choice_likelihood(doc, results):
+    return _likelihood_accuracy("multiple_choice", doc, results)
+
+
+def process_yes_no_likelihood(doc, results):
+    return _likelihood_accuracy("yes_no", doc, results)
 
 
 def process_open_ended(doc, results):
