@@ -16,7 +16,7 @@ rule teacher_align:
         seed=config["seed"],
         data_format="captions",
         image_root=image_root("teacher_gold"),
-        trainable=["projector"],
+        trainable=config["teacher"]["align"]["trainable"],
         train=config["teacher"]["align"]["train"],
     log:
         log_path("teacher_align"),
