@@ -51,7 +51,7 @@ rule teacher_instruct:
 
 
 rule teacher_quality:
-    """The teacher as judge and augmentor, measured against the oracle on held-out scenes."""
+    """The teacher as answerer, judge and augmentor, measured against the oracle on held-out scenes."""
     input:
         teacher=teacher_checkpoint(),
         scenes=rules.toy_scenes.output.scenes,
@@ -61,6 +61,7 @@ rule teacher_quality:
     params:
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
+        questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],
         generation=config["generation"],
     log:
         log_path("teacher_quality"),

@@ -1,11 +1,12 @@
-"""Rule script: the teacher's judge agreement and generated-question validity on held-out scenes."""
+"""Rule script: the teacher's answers (by task type, image sensitivity), judge agreement and generated-question
+validity on held-out scenes."""
 
 from pathlib import Path
 
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl, write_json
 from mmdistill.jobs import snakemake_job
-from mmdistill.quality import judge_agreement, question_validity
+from mmdistill.quality import answer_diagnostics, judge_agreement, question_validity
 from mmdistill.toyworld.corpora import make_augment_data, make_judge_data
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
@@ -13,10 +14,14 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     image_root = Path(job.input.images).parent
     scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "bench_test"][:num_scenes]
     backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed)
+    answers = answer_diagnostics(backend, scenes, image_root, seed, job.params["questions_per_scene"],
+                                 generation["max_new_tokens"])
     judge = judge_agreement(backend, make_judge_data(scenes, seed, 1), image_root,
                             generation["temperature"]["assessor"], generation["max_new_tokens"])
     augment = question_validity(backend, make_augment_data(scenes, seed, 1), {s["image"]: s for s in scenes},
                                 image_root, generation["temperature"]["augmentor"], generation["max_new_tokens"])
-    write_json(job.output[0], {"teacher": job.input.teacher, "judge": judge, "augmentor": augment})
-    job.log.info("judge preference agreement %.3f; answerable generated questions %.3f",
-                 judge["preference_agreement"], augment["answerable_share"])
+    write_json(job.output[0], {"teacher": job.input.teacher, "answers": answers, "judge": judge, "augmentor": augment})
+    job.log.info("answers: accuracy %.3f, image sensitivity %.3f; judge: preference agreement %s, position bias %s; "
+                 "augmentor: answerable %.3f, same task type %.3f", answers["accuracy"], answers["image_sensitivity"],
+                 judge["preference_agreement"], judge["position_bias"], augment["answerable_share"],
+                 augment["same_task_type_share"])

@@ -57,20 +57,36 @@ def summary_markdown(scores, teacher_quality: dict[str, Any] | None, filter_repo
         f"{filter_report['unique_phrases']} | {filter_report['skipped_phrases']} | {filter_report['kept_pairs']} |",
     ]
     if teacher_quality:
-        judge, augment = teacher_quality["judge"], teacher_quality["augmentor"]
+        answers, judge, augment = teacher_quality["answers"], teacher_quality["judge"], teacher_quality["augmentor"]
         parts += [
             "",
-            "## The teacher in its other roles (against the oracle, held-out scenes)",
+            "## The teacher in its three roles (against the oracle, held-out scenes)",
             "",
             "| role | items | measure | value |",
             "|---|---|---|---|",
-            f"| assessor | {judge['items']} | parsable outputs | {judge['parse_rate']:.1%} |",
-            f"| assessor | {judge['items']} | preference agrees with oracle | {judge['preference_agreement']:.1%} |",
+            f"| answerer | {answers['questions']} | answers equal to the oracle's | {_share(answers['accuracy'])} |",
+            f"| answerer | {answers['questions']} | ... with another scene's image | {_share(answers['swapped_accuracy'])} |",
+            f"| answerer | {answers['questions']} | answers that change with the image swapped | "
+            f"{_share(answers['image_sensitivity'])} |",
+            f"| assessor | {judge['items']} | parsable outputs | {_share(judge['parse_rate'])} |",
+            f"| assessor | {judge['decided_pairs']} | order-averaged preference agrees with oracle | "
+            f"{_share(judge['preference_agreement'])} |",
+            f"| assessor | {judge['items']} | position bias (score in position 1 - position 2) | "
+            f"{'n/a' if judge['position_bias'] is None else format(judge['position_bias'], '+.2f')} |",
             f"| augmentor | {augment['items']} | generated questions the oracle can answer | "
-            f"{augment['answerable_share']:.1%} |",
-            f"| augmentor | {augment['items']} | same task type as the source | {augment['same_task_type_share']:.1%} |",
+            f"{_share(augment['answerable_share'])} |",
+            f"| augmentor | {augment['items']} | same task type as the source | {_share(augment['same_task_type_share'])} |",
+            "",
+            "| question type | questions | accuracy | with a swapped image | image sensitivity |",
+            "|---|---|---|---|---|",
+            *(f"| {task} | {row['questions']} | {_share(row['accuracy'])} | {_share(row['swapped_accuracy'])} | "
+              f"{_share(row['image_sensitivity'])} |" for task, row in answers["by_task"].items()),
         ]
     return "\n".join(parts) + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def plot_scores(scores, path: str | Path) -> None:
