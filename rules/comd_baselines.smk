@@ -1,21 +1,20 @@
 # What CoMD is compared with: the unidirectional baseline (tables 1-3) and CoMD without
-# stage-1 pretraining (table 5). Both train on the main run's data; see mmdistill.comd_baselines.
-
-MAIN_TUNING_DATA = expand("results/comd/main/iter{k}/tuning_data.json", k=ITERATIONS)
+# stage-1 pretraining (table 5). Both train on the main run's data of their training seed;
+# see mmdistill.comd_baselines.
 
 
 rule unidirectional_data:
     """Teacher answers to the initial pool, repeated to as many examples as CoMD trained on."""
     input:
-        initial="results/comd/main/iter1/tuning_data.json",
-        comd_data=MAIN_TUNING_DATA,
+        initial=lambda wildcards: stage2_file(wildcards.seed, "main", 1, "tuning_data.json"),
+        comd_data=lambda wildcards: main_tuning_data(wildcards.seed),
     output:
-        data="results/comd/unidirectional/tuning_data.json",
-        report="results/comd/unidirectional/report.json",
+        data=f"{SEEDED_COMD}/unidirectional/tuning_data.json",
+        report=f"{SEEDED_COMD}/unidirectional/report.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
     log:
-        log_path("unidirectional_data"),
+        log_path("unidirectional_data", "seed{seed}"),
     conda:
         "../envs/train.yaml"
     script:
@@ -25,20 +24,20 @@ rule unidirectional_data:
 rule unidirectional_tuning:
     """The baseline student: instruction-tuned from stage 1 in one run, no assessment, no augmentation."""
     input:
-        init=f"{MODELS}/student_stage1",
+        init=rules.student_stage1.output.model,
         data=rules.unidirectional_data.output.data,
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
-        model=directory(f"{MODELS}/unidirectional"),
-        summary=f"{MODELS}/unidirectional.training.json",
+        model=directory(f"{SEEDED_MODELS}/unidirectional"),
+        summary=f"{SEEDED_MODELS}/unidirectional.training.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
         trainable=["projector", "language_model"],
         train=config["comd"]["stage2"]["train"],
     log:
-        log_path("unidirectional_tuning"),
+        log_path("unidirectional_tuning", "seed{seed}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -49,11 +48,11 @@ rule unidirectional_tuning:
 rule without_stage1_data:
     """Every iteration's tuning data of the main run, in iteration order (table 5)."""
     input:
-        comd_data=MAIN_TUNING_DATA,
+        comd_data=lambda wildcards: main_tuning_data(wildcards.seed),
     output:
-        data="results/comd/no_stage1/tuning_data.json",
+        data=f"{SEEDED_COMD}/no_stage1/tuning_data.json",
     log:
-        log_path("without_stage1_data"),
+        log_path("without_stage1_data", "seed{seed}"),
     conda:
         "../envs/train.yaml"
     script:
@@ -68,16 +67,16 @@ rule without_stage1_tuning:
         data=rules.without_stage1_data.output.data,
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
-        model=directory(f"{MODELS}/comd-no-stage1"),
-        summary=f"{MODELS}/comd-no-stage1.training.json",
+        model=directory(f"{SEEDED_MODELS}/comd-no-stage1"),
+        summary=f"{SEEDED_MODELS}/comd-no-stage1.training.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
         trainable=["projector", "language_model"],
         train=config["comd"]["stage2"]["train"],
     log:
-        log_path("without_stage1_tuning"),
+        log_path("without_stage1_tuning", "seed{seed}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"

@@ -1,5 +1,6 @@
 # CoMD stage 1 (§3.2): noun-phrase-filtered captions, then projector-only training
-# of the student with the vision tower and LLM frozen.
+# of the student with the vision tower and LLM frozen, once per training seed (the
+# filtered captions are data, shared by every seed).
 
 STAGE1 = "results/comd/stage1"
 SHARDS = range(config["comd"]["stage1"]["shards"])
@@ -47,23 +48,23 @@ rule noun_phrase_filter:
 
 
 rule student_stage1:
-    """Projector-only pretraining of the student (CoMD §3.2, lr 2e-3)."""
+    """Projector-only pretraining of the student (CoMD §3.2, lr 2e-3), once per training seed."""
     input:
         vision_tower=vision_tower_checkpoint(),
         llm=student_llm_checkpoint(),
         data=rules.noun_phrase_filter.output.filtered,
         images=source("raw_captions_image_root", f"{WORLD}/images"),
     output:
-        model=directory(f"{MODELS}/student_stage1"),
-        summary=f"{MODELS}/student_stage1.training.json",
+        model=directory(f"{SEEDED_MODELS}/student_stage1"),
+        summary=f"{SEEDED_MODELS}/student_stage1.training.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
         image_root=image_root("raw_captions_image_root"),
         trainable=["projector"],
         train=config["comd"]["stage1"]["train"],
     log:
-        log_path("student_stage1"),
+        log_path("student_stage1", "seed{seed}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"

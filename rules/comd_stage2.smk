@@ -1,9 +1,9 @@
 # CoMD stage 2 (§3.3): competitive distillation, iteration by iteration. Iteration k
 # reads the pools of iteration k-1 and writes its own; iteration 0 is the seed pool.
-# A run is `main` (tau from comd.stage2.tau) or `tau<t>` for the tau ablation; runs
-# share what tau cannot change (see stage2_file in common.smk).
+# A run is `main` (tau from comd.stage2.tau) or `tau<t>` for the tau ablation, repeated
+# for every training seed; runs share what tau cannot change (see stage2_file in common.smk).
 
-STAGE2 = "results/comd/{run}"
+STAGE2 = f"{SEEDED_COMD}/{{run}}"
 ITERATIONS = range(1, config["comd"]["stage2"]["iterations"] + 1)
 LAST = config["comd"]["stage2"]["iterations"]
 
@@ -18,8 +18,8 @@ rule comd_seed_pools:
     input:
         seed_set=source("instruction_seed", rules.toy_instruction_seed.output.seed_set),
     output:
-        tuning_pool=stage2_file("main", 0, "tuning_pool.jsonl"),
-        cache_pool=stage2_file("main", 0, "cache_pool.jsonl"),
+        tuning_pool=f"{SEED_POOLS}/tuning_pool.jsonl",
+        cache_pool=f"{SEED_POOLS}/cache_pool.jsonl",
     log:
         log_path("comd_seed_pools"),
     conda:
@@ -34,21 +34,21 @@ rule comd_teacher_answers:
     The tuning pool's answers are regrouped per image into multi-turn conversations (§3.3.1)."""
     input:
         teacher=teacher_checkpoint(),
-        tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
-        cache_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
-        earlier_answers=lambda wildcards: [stage2_file(wildcards.run, int(wildcards.k) - 1, "teacher_answers.jsonl")]
+        tuning_pool=lambda wildcards: stage2_file(wildcards.seed, wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
+        cache_pool=lambda wildcards: stage2_file(wildcards.seed, wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
+        earlier_answers=lambda wildcards: [stage2_file(wildcards.seed, wildcards.run, int(wildcards.k) - 1, "teacher_answers.jsonl")]
         if int(wildcards.k) > 1 else [],
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
         answers=f"{STAGE2}/iter{{k}}/teacher_answers.jsonl",
         tuning_data=f"{STAGE2}/iter{{k}}/tuning_data.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         generation=teacher_generation(),
         max_turns=config["comd"]["stage2"]["max_turns"],
         image_root=image_root("instruction_seed_image_root"),
     log:
-        log_path("comd_teacher_answers", "{run}_iter{k}"),
+        log_path("comd_teacher_answers", "seed{seed}_{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -59,21 +59,21 @@ rule comd_teacher_answers:
 rule comd_instruction_tuning:
     """Phase 1 (§3.3.1): the student continues from the previous iteration on teacher answers."""
     input:
-        init=lambda wildcards: model_checkpoint(student_model(wildcards.run, int(wildcards.k) - 1)),
+        init=lambda wildcards: student_checkpoint(wildcards.seed, wildcards.run, int(wildcards.k) - 1),
         data=rules.comd_teacher_answers.output.tuning_data,
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
-        model=directory(f"{MODELS}/comd-{{run}}-iter{{k}}"),
-        summary=f"{MODELS}/comd-{{run}}-iter{{k}}.training.json",
+        model=directory(f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}"),
+        summary=f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}.training.json",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
         trainable=["projector", "language_model"],
         train=config["comd"]["stage2"]["train"],
         allow_empty_data=True,
     log:
-        log_path("comd_instruction_tuning", "{run}_iter{k}"),
+        log_path("comd_instruction_tuning", "seed{seed}_{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -86,10 +86,10 @@ rule comd_assess_augment:
     The teacher's answers judged are fresh draws or its training answers (comd.stage2.assess_teacher_answers)."""
     input:
         teacher=teacher_checkpoint(),
-        student=lambda wildcards: model_checkpoint(student_model(wildcards.run, wildcards.k)),
-        tuning_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
-        cache_pool=lambda wildcards: stage2_file(wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
-        answers=lambda wildcards: stage2_file(wildcards.run, wildcards.k, "teacher_answers.jsonl"),
+        student=lambda wildcards: student_checkpoint(wildcards.seed, wildcards.run, wildcards.k),
+        tuning_pool=lambda wildcards: stage2_file(wildcards.seed, wildcards.run, int(wildcards.k) - 1, "tuning_pool.jsonl"),
+        cache_pool=lambda wildcards: stage2_file(wildcards.seed, wildcards.run, int(wildcards.k) - 1, "cache_pool.jsonl"),
+        answers=lambda wildcards: stage2_file(wildcards.seed, wildcards.run, wildcards.k, "teacher_answers.jsonl"),
         images=source("instruction_seed_image_root", f"{WORLD}/images"),
     output:
         report=f"{STAGE2}/iter{{k}}/report.json",
@@ -100,12 +100,12 @@ rule comd_assess_augment:
         cache_pool=f"{STAGE2}/iter{{k}}/cache_pool.jsonl",
         rejects=f"{STAGE2}/iter{{k}}/augment_rejects.jsonl",
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         generation=config["generation"],
         stage2=lambda wildcards: assessment_stage2(wildcards.run),
         image_root=image_root("instruction_seed_image_root"),
     log:
-        log_path("comd_assess_augment", "{run}_iter{k}"),
+        log_path("comd_assess_augment", "seed{seed}_{run}_iter{k}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -114,14 +114,14 @@ rule comd_assess_augment:
 
 
 rule comd_stage2:
-    """Every iteration's report and student of the main run, each student scored on every benchmark."""
+    """Every iteration's report and student of the main run, per training seed, each student scored on every benchmark."""
     input:
-        expand("results/comd/main/iter{k}/report.json", k=ITERATIONS),
+        [stage2_file(seed, "main", k, "report.json") for seed in SEEDS for k in ITERATIONS],
         score_files(comd_models("main"), config["evaluation"]["benchmarks"]),
 
 
 rule comd_tau_ablation:
-    """The last iteration of one run per tau in comd.tau_ablation (the main run serves its own tau)."""
+    """The last iteration of one run per tau in comd.tau_ablation (the main run serves its own tau), per training seed."""
     input:
-        expand("results/comd/{run}/iter{k}/report.json", run=tau_runs(), k=LAST),
+        [stage2_file(seed, run, LAST, "report.json") for seed in SEEDS for run in tau_runs()],
         score_files([comd_models(run)[-1] for run in tau_runs()], config["evaluation"]["benchmarks"]),

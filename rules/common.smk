@@ -1,6 +1,7 @@
 # Helpers shared by all rule files (config validation, sources, paths).
 
 import os
+import re
 from pathlib import Path
 
 from mmdistill.config import ConfigError, validate_config
@@ -19,9 +20,22 @@ TOY = "toy"
 WORLD = "results/world"
 MODELS = "results/models"
 BENCHMARKS = ["mc", "seed", "pope", "open"]
-# Models on the summary page; every model the pipeline can score matches SCORED_MODEL_PATTERN.
+# The student side repeats once per training seed (config `seeds`); the world, the toy
+# CLIP and LLMs and the teacher are one, made with config `seed`. A student's files lie
+# under a `seed<s>` folder: its checkpoints, its CoMD runs and baselines' data.
+SEEDS = config["seeds"]
+SEEDED_MODELS = f"{MODELS}/seed{{seed}}"
+SEEDED_COMD = "results/comd/seed{seed}"
+# Iteration 0 of CoMD stage 2: the seed pools, data that every training seed and run shares.
+SEED_POOLS = "results/comd/iter0"
+# Models on the summary page. A scored model's id (its path under results/models/ and
+# results/scores/) is `teacher` or `seed<s>/<name>` (see model_id); every id matches SCORED_MODEL_PATTERN.
 SCORED_MODELS = ["teacher", "student_stage1"]
-SCORED_MODEL_PATTERN = "teacher|student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+"
+SCORED_MODEL_PATTERN = "teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+)"
+
+
+wildcard_constraints:
+    seed="[0-9]+",
 
 
 def is_toy(value):
@@ -55,8 +69,23 @@ def student_llm_checkpoint():
     return f"{MODELS}/llm_student" if is_toy(config["models"]["student_llm"]) else config["models"]["student_llm"]
 
 
+def model_id(name, seed):
+    """The id of model `name` trained with training seed `seed`: `seed<s>/<name>`; the teacher is one model, `teacher`."""
+    return name if name == "teacher" else f"seed{seed}/{name}"
+
+
+def model_ids(name):
+    """The ids of model `name`: one per training seed (config `seeds`), the teacher's one."""
+    return [model_id(name, seed) for seed in ([None] if name == "teacher" else SEEDS)]
+
+
+def model_seed(model):
+    """The seed of the jobs that fine-tune or evaluate a model id: its training seed; the teacher's is config `seed`."""
+    return config["seed"] if model == "teacher" else int(re.match(r"seed(\d+)", model).group(1))
+
+
 def model_checkpoint(model):
-    """Checkpoint of a scored model (see SCORED_MODEL_PATTERN)."""
+    """Checkpoint of a scored model id (see SCORED_MODEL_PATTERN)."""
     return {"teacher": teacher_checkpoint()}.get(model, f"{MODELS}/{model}")
 
 
@@ -84,16 +113,24 @@ def open_ended_judge_settings(bench):
             "max_retries": config["comd"]["stage2"]["judge_max_retries"]}
 
 
-def stage2_file(run, k, name):
-    """A file of iteration k of a CoMD run (iteration 0: the seed pools).
+def stage2_file(seed, run, k, name):
+    """A file of iteration k of a CoMD run with training seed `seed` (iteration 0: the seed pools).
 
-    Nothing depends on tau before iteration 1's assessment, so every run shares the
-    main run's seed pools (k = 0) and iteration 1's teacher answers and tuning; a run's
-    own files start with iteration 1's assessment and new pools.
+    The seed pools (k = 0) are data, the same for every seed and run. Nothing depends on
+    tau before iteration 1's assessment, so within a seed every run shares the main run's
+    iteration-1 teacher answers and tuning; a run's own files start with iteration 1's
+    assessment and new pools.
     """
     k = int(k)
-    shared = k == 0 or (k == 1 and name in ("teacher_answers.jsonl", "tuning_data.json"))
-    return f"results/comd/{'main' if shared else run}/iter{k}/{name}"
+    if k == 0:
+        return f"{SEED_POOLS}/{name}"
+    shared = k == 1 and name in ("teacher_answers.jsonl", "tuning_data.json")
+    return f"{SEEDED_COMD.format(seed=seed)}/{'main' if shared else run}/iter{k}/{name}"
+
+
+def main_tuning_data(seed):
+    """Every iteration's tuning data of the main CoMD run with training seed `seed`, in iteration order."""
+    return [stage2_file(seed, "main", k, "tuning_data.json") for k in range(1, config["comd"]["stage2"]["iterations"] + 1)]
 
 
 def student_model(run, k):
@@ -102,6 +139,11 @@ def student_model(run, k):
     if k == 0:
         return "student_stage1"
     return f"comd-{'main' if k == 1 else run}-iter{k}"
+
+
+def student_checkpoint(seed, run, k):
+    """The checkpoint of the student after iteration k of a CoMD run with training seed `seed`."""
+    return model_checkpoint(model_id(student_model(run, k), seed))
 
 
 def run_tau(run):
@@ -167,5 +209,7 @@ def evaluated(benchmarks):
 
 
 def score_files(models, benchmarks):
-    """Score files of `models` on the evaluated `benchmarks`, model-major."""
-    return [f"results/scores/{model}/{bench}.json" for model in models for bench in evaluated(benchmarks)]
+    """Score files of `models` (names) on the evaluated `benchmarks`, one per training seed (the teacher's one),
+    model-major: `results/scores/<model id>/<bench>.json`."""
+    return [f"results/scores/{model}/{bench}.json" for name in models for model in model_ids(name)
+            for bench in evaluated(benchmarks)]

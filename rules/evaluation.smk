@@ -1,5 +1,6 @@
 # Downstream evaluation (CoMD §4.1): fine-tuning on a benchmark's train split where the
-# paper does (ScienceQA), then scores through lmms-eval, one JSON per (model, benchmark).
+# paper does (ScienceQA), then scores through lmms-eval, one JSON per (model id, benchmark):
+# `results/scores/teacher/<bench>.json`, `results/scores/seed<s>/<model>/<bench>.json`.
 
 FINETUNE = config["evaluation"]["finetune"]
 
@@ -33,7 +34,7 @@ rule downstream_finetune:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: model_seed(wildcards.model),
         data_format="conversations",
         image_root=lambda wildcards: os.path.dirname(benchmark_file(wildcards.bench, "train")),
         trainable=["projector", "language_model"],
@@ -60,7 +61,7 @@ rule evaluate:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
-        seed=config["seed"],
+        seed=lambda wildcards: model_seed(wildcards.model),
         batch_size=config["evaluation"]["batch_size"],
         temperature=config["evaluation"]["temperature"],
         protocol=lambda wildcards: config["evaluation"]["protocol"][wildcards.bench],

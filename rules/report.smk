@@ -1,5 +1,6 @@
 # A person's view: the summary page, the paper's tables 1-5 and Figure 4, all from
-# measured score files (mmdistill.tables). Every table is a CSV plus a Markdown render.
+# measured score files (mmdistill.tables). Every table is a CSV plus a Markdown render;
+# every cell pools a model's training seeds (the mean and an interval over seeds and items).
 
 PAPER_BENCHMARKS = ["mc", "seed", "open"]  # ScienceQA, SEED-Bench, LLaVA test set
 TABLE_BENCHMARK = {"table1": "mc", "table2": "seed", "table3": "open"}
@@ -8,7 +9,7 @@ LAST_MAIN = comd_models("main")[-1]
 
 rule summary:
     input:
-        scores=expand("results/scores/{model}/{bench}.json", model=SCORED_MODELS, bench=config["evaluation"]["benchmarks"]),
+        scores=score_files(SCORED_MODELS, config["evaluation"]["benchmarks"]),
         teacher_quality=rules.teacher_quality.output if is_toy(config["data"]["benchmarks"]) else [],
         filter_report=rules.noun_phrase_filter.output.report,
     output:
@@ -94,6 +95,7 @@ rule iteration_figure:
         iterations=["student_stage1", *comd_models("main")],
         references={"teacher": "teacher", "unidirectional baseline": "unidirectional"},
         benchmarks=evaluated(PAPER_BENCHMARKS),
+        seed=config["seed"],
     log:
         log_path("iteration_figure"),
     conda:

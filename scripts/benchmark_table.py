@@ -1,4 +1,4 @@
-"""Rule script: tables 1-3, one benchmark by category with a row per model."""
+"""Rule script: tables 1-3, one benchmark by category with a row per model, pooled over its training seeds."""
 
 from mmdistill.evaluation.runner import benchmark_spec
 from mmdistill.jobs import snakemake_job
@@ -10,8 +10,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     scores = load_scores(job.input.scores)
     measure = "judge score" if benchmark_spec(benchmark).kind == "open_ended" else "accuracy"
     table = benchmark_table(f"{BENCHMARK_NAMES[benchmark]}: {measure} by category", benchmark,
-                            [(label, model, scores.get(model, {}).get(benchmark)) for label, model in job.params["rows"]],
-                            extra={"seed": job.params["seed"]})
+                            [(label, model, scores.get(model, {}).get(benchmark, {})) for label, model in job.params["rows"]],
+                            extra={"seed": job.params["seed"]}, seed=job.params["seed"])
     if not job.input.scores:
         table.notes.append(f"`{benchmark}` is not in `evaluation.benchmarks`: nothing was measured.")
     write_table(table, job.output.csv, job.output.markdown)

@@ -213,7 +213,8 @@ def test_fresh_teacher_answers_are_a_new_draw_that_the_assessor_judges(tmp_path,
     assert {j["teacher_answer_draw"] for j in _jsonl(outputs["assessment"])} == {draw}
     assert report["teacher_answer_draw"] == draw
     if draw == "fresh":
-        assert judged == {"s1-q1": "red (draw 1)", "s1-q2": "2 (draw 1)"}
+        fresh = assessment_seed(0, 1)
+        assert judged == {"s1-q1": f"red (draw {fresh})", "s1-q2": f"2 (draw {fresh})"}
         assert all(judged[key] != training[key] for key in judged)
         assert teacher.prompts[:2] == [r["question"] for r in pool]  # the teacher answered before judging
     else:
@@ -241,3 +242,10 @@ def test_answer_all_pairs_each_instruction_with_its_answer():
     pool = seed_pool(SEED_SET)
     answers = answer_all(Scripted([("color", "red"), ("how many", "2")]), pool, "root", 0.5, 8)
     assert answers == {"s1-q1": "red", "s1-q2": "2"}
+
+
+def test_assessment_draws_are_seeded_apart_from_every_runs_training_draws():
+    training_seeds = range(10)
+    drawn = [assessment_seed(seed, k) for seed in training_seeds for k in range(1, 5)]
+    assert len(set(drawn)) == len(drawn) and not set(drawn) & set(training_seeds)
+    assert all(0 <= value < 2**31 for value in drawn) and assessment_seed(3, 2) == assessment_seed(3, 2)

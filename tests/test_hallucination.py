@@ -91,6 +91,12 @@ def test_open_ended_summary_carries_the_hallucination_block():
     assert block["response_rate"] == pytest.approx(100 / 3) and block["mention_rate"] == pytest.approx(20.0)
     assert block["response_ci95"] == pytest.approx([100 * bound for bound in wilson_interval(1, 3)])
     assert block["mention_ci95"] == pytest.approx([100 * bound for bound in wilson_interval(1, 5)])
+    # per sample, so that tables can pool the counts over training seeds; each sample names its category
+    counts = [(s.get("object_mentions"), s.get("hallucinated_mentions")) for s in result["samples"]]
+    described = [count for count in counts if count != (None, None)]
+    assert len(described) == 3 and counts[3] == (None, None)
+    assert sum(m for m, _ in described) == 5 and sum(h for _, h in described) == 1
+    assert [s["category"] for s in result["samples"]] == [item["category"] for item in open_items()]
 
 
 def test_hallucination_block_needs_scenes_and_describe_items():

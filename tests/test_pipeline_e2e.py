@@ -13,6 +13,14 @@ from mmdistill.provenance import hash_path
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
+SEEDS = TINY["seeds"]
+
+
+def score(workdir, model, bench, seed=None):
+    """A score record: the teacher's one, or a student's with training seed `seed`."""
+    folder = "teacher" if model == "teacher" else f"seed{seed}/{model}"
+    return json.loads((workdir / f"results/scores/{folder}/{bench}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +28,7 @@ def workdir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pipeline")
     command = [sys.executable, "-m", "snakemake", "all", "comd_stage2", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                str(directory), "--cores", "2", "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stderr[-5000:]
     return directory
 
@@ -29,39 +37,46 @@ def test_every_stage_left_its_artifacts(workdir):
     results = workdir / "results"
     for path in ["world/scenes.jsonl", "world/raw_captions.jsonl", "world/instruction_seed.json",
                  "comd/stage1/filtered_captions.jsonl", "comd/stage1/filter_report.json",
-                 "models/teacher/config.json", "models/student_stage1/model.safetensors",
+                 "models/teacher/config.json", *(f"models/seed{s}/student_stage1/model.safetensors" for s in SEEDS),
                  "teacher_quality.json", "summary.md", "summary.png"]:
         assert (results / path).exists(), path
-    for model in ("teacher", "student_stage1"):
+    for model, seed in (("teacher", None), *(("student_stage1", s) for s in SEEDS)):
         for bench in ("mc", "seed", "pope", "open"):
-            score = json.loads((results / "scores" / model / f"{bench}.json").read_text())
-            assert score["n"] > 0 and 0 <= score["score"] <= 100
-            assert score["ci95"][0] <= score["score"] <= score["ci95"][1]
-    assert "teacher" in (results / "summary.md").read_text()
+            record = score(workdir, model, bench, seed)
+            assert record["n"] > 0 and 0 <= record["score"] <= 100
+            assert record["ci95"][0] <= record["score"] <= record["ci95"][1]
+    summary = (results / "summary.md").read_text()
+    assert "| teacher |" in summary and all(f"| student_stage1 (seed {s}) |" in summary for s in SEEDS)
 
 
-def test_stage1_trains_only_the_projector(workdir):
+def test_stage1_trains_only_the_projector_once_per_training_seed(workdir):
     from safetensors.torch import load_file
 
     before = load_file(workdir / "results/models/llm_student/model.safetensors")
-    after = load_file(workdir / "results/models/student_stage1/model.safetensors")
-    # saved in the original LLaVA checkpoint layout: the LLM's weights under `language_model.`
-    for name, weight in before.items():
-        assert (after[f"language_model.{name}"] == weight).all(), f"{name} changed in stage 1"
-    summary = json.loads((workdir / "results/models/student_stage1.training.json").read_text())
-    assert list(summary["trainable_parts"]) == ["projector"]
-    curve = [point["loss"] for point in summary["loss_curve"]]
-    assert curve[-1] < curve[0] - 0.1, f"the projector did not learn: {curve}"
+    projectors = []
+    for seed in SEEDS:
+        after = load_file(workdir / f"results/models/seed{seed}/student_stage1/model.safetensors")
+        # saved in the original LLaVA checkpoint layout: the LLM's weights under `language_model.`
+        for name, weight in before.items():
+            assert (after[f"language_model.{name}"] == weight).all(), f"{name} changed in stage 1"
+        projectors.append({name: weight for name, weight in after.items() if "projector" in name})
+        summary = json.loads((workdir / f"results/models/seed{seed}/student_stage1.training.json").read_text())
+        assert list(summary["trainable_parts"]) == ["projector"]
+        curve = [point["loss"] for point in summary["loss_curve"]]
+        assert curve[-1] < curve[0] - 0.1, f"the projector did not learn: {curve}"
+    assert projectors[0] and any((projectors[0][name] != projectors[1][name]).any() for name in projectors[0]), \
+        "the training seed reaches stage 1: the seeds' projectors differ"
 
 
 def _jsonl(path):
     return [json.loads(line) for line in open(path)]
 
 
-def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdir):
-    stage2 = workdir / "results/comd/main"
-    seed_pool = _jsonl(stage2 / "iter0/tuning_pool.jsonl")
-    assert seed_pool == _jsonl(stage2 / "iter0/cache_pool.jsonl") and seed_pool
+@pytest.mark.parametrize("seed", SEEDS)
+def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdir, seed):
+    stage2 = workdir / f"results/comd/seed{seed}/main"
+    seed_pool = _jsonl(workdir / "results/comd/iter0/tuning_pool.jsonl")
+    assert seed_pool == _jsonl(workdir / "results/comd/iter0/cache_pool.jsonl") and seed_pool
     previous_cache = seed_pool
     for k in (1, 2):
         report = json.loads((stage2 / f"iter{k}/report.json").read_text())
@@ -75,8 +90,8 @@ def test_comd_iterations_replace_the_tuning_pool_and_merge_the_cache_pool(workdi
             assert {o["order"] for o in judgement["judgements"]} == {"student_first", "teacher_first"}
             assert judgement["S"] == pytest.approx((abs(judgement["R_S"] - judgement["R_T"]) + 1)
                                                    / max(judgement["R_S"], judgement["R_T"]))
-        assert (workdir / f"results/models/comd-main-iter{k}/config.json").exists()
-        assert report["checkpoints"]["student"] == f"results/models/comd-main-iter{k}"
+        assert (workdir / f"results/models/seed{seed}/comd-main-iter{k}/config.json").exists()
+        assert report["checkpoints"]["student"] == f"results/models/seed{seed}/comd-main-iter{k}"
         previous_cache = cache
 
 
@@ -85,7 +100,13 @@ def _csv(path):
         return list(csv.DictReader(handle))
 
 
-def test_tables_hold_one_measured_row_per_model(workdir):
+def per_seed_scores(workdir, model, bench):
+    """{training seed: score record} of a model: the teacher's one (key None), a student's per seed."""
+    return {None: score(workdir, model, bench)} if model == "teacher" else \
+        {seed: score(workdir, model, bench, seed) for seed in SEEDS}
+
+
+def test_tables_pool_each_models_per_seed_score_files(workdir):
     results = workdir / "results"
     models = ["teacher", "student_stage1", "unidirectional", "comd-main-iter1", "comd-main-iter2"]
     for table, bench in (("table1", "mc"), ("table2", "seed"), ("table3", "open")):
@@ -93,15 +114,23 @@ def test_tables_hold_one_measured_row_per_model(workdir):
         assert [row["model"] for row in rows] == models
         assert (results / f"{table}.md").read_text().startswith("# ")
         for row in rows:
-            score = json.loads((results / f"scores/{row['model']}/{bench}.json").read_text())
-            assert float(row["Average"]) == pytest.approx(score["score"], abs=0.01)
-            assert int(row["Average_n"]) == score["n"] > 0 and row["seed"] == "0"
+            records = per_seed_scores(workdir, row["model"], bench)
+            # the cell is the mean of the per-seed scores, each seed's score is its own column
+            mean = sum(r["score"] for r in records.values()) / len(records)
+            assert float(row["Average"]) == pytest.approx(mean, abs=0.01)
+            for seed in SEEDS:
+                expected = "n/a" if row["model"] == "teacher" else pytest.approx(records[seed]["score"], abs=0.01)
+                assert (row[f"Average_seed{seed}"] if expected == "n/a" else float(row[f"Average_seed{seed}"])) == expected
+            assert int(row["Average_n"]) == min(r["n"] for r in records.values()) > 0
+            assert row["seed"] == "0" and int(row["n_seeds"]) == len(records)
+            assert row["seeds"] == ("" if row["model"] == "teacher" else " ".join(map(str, SEEDS)))
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
-    categories = json.loads((results / "scores/teacher/mc.json").read_text())["by_category"]
+    categories = score(workdir, "teacher", "mc")["by_category"]
     expected = [*sorted(categories["subject"]), *(m.upper() for m in ("txt", "img", "no") if m in categories["context_modality"]),
                 *sorted(categories["grade"]), "Average"]
-    assert [column for column in _csv(results / "table1.csv")[0] if column not in ("row", "model", "seed") and
-            not column.endswith(("_n", "_ci_low", "_ci_high"))] == expected
+    extra_fields = ("row", "model", "seed", "seeds", "n_seeds", "protocol", "chance")
+    assert [column for column in _csv(results / "table1.csv")[0] if column not in extra_fields and
+            not column.endswith(("_n", "_ci_low", "_ci_high", *(f"_seed{s}" for s in SEEDS)))] == expected
     assert {row["judge"] for row in _csv(results / "table3.csv")} == {"reference"}
     tau = _csv(results / "table4.csv")
     assert [(row["tau"], row["model"]) for row in tau] == [("0.33", "comd-main-iter2")]
@@ -109,38 +138,40 @@ def test_tables_hold_one_measured_row_per_model(workdir):
     figure = _csv(results / "figure4.csv")
     assert {(row["benchmark"], row["iteration"]) for row in figure} == {(b, str(k)) for b in ("mc", "seed", "open")
                                                                           for k in range(3)}
+    last = next(row for row in figure if row["benchmark"] == "mc" and row["iteration"] == "2")
+    assert [float(last[f"seed{s}"]) for s in SEEDS] == [pytest.approx(score(workdir, "comd-main-iter2", "mc", s)["score"],
+                                                                      abs=0.01) for s in SEEDS]
     assert (results / "figure4.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_baselines_train_on_the_main_runs_data(workdir):
-    comd_examples = sum(len(json.loads((workdir / f"results/comd/main/iter{k}/tuning_data.json").read_text()))
-                        for k in (1, 2))
-    initial = json.loads((workdir / "results/comd/main/iter1/tuning_data.json").read_text())
-    baseline = json.loads((workdir / "results/comd/unidirectional/tuning_data.json").read_text())
+@pytest.mark.parametrize("seed", SEEDS)
+def test_baselines_train_on_the_main_runs_data_of_their_seed(workdir, seed):
+    comd = workdir / f"results/comd/seed{seed}"
+    comd_examples = sum(len(json.loads((comd / f"main/iter{k}/tuning_data.json").read_text())) for k in (1, 2))
+    initial = json.loads((comd / "main/iter1/tuning_data.json").read_text())
+    baseline = json.loads((comd / "unidirectional/tuning_data.json").read_text())
     assert len(baseline) == comd_examples and {r["id"] for r in baseline} <= {r["id"] for r in initial}
-    summary = json.loads((workdir / "results/models/unidirectional.training.json").read_text())
+    summary = json.loads((workdir / f"results/models/seed{seed}/unidirectional.training.json").read_text())
     assert summary["examples"] == comd_examples
-    no_stage1 = json.loads((workdir / "results/models/comd-no-stage1.training.json").read_text())
+    no_stage1 = json.loads((workdir / f"results/models/seed{seed}/comd-no-stage1.training.json").read_text())
     assert no_stage1["examples"] == comd_examples
 
 
 def test_the_multiple_choice_test_follows_fine_tuning_on_its_train_split(workdir):
     train = sum(1 for _ in open(workdir / "results/world/mc_train.jsonl"))
-    for model in ("teacher", "student_stage1", "comd-main-iter2"):
+    for model in ("teacher", *(f"seed{s}/{name}" for s in SEEDS for name in ("student_stage1", "comd-main-iter2"))):
         summary = json.loads((workdir / f"results/models/finetuned_mc/{model}.training.json").read_text())
         assert summary["examples"] == train
-        score = json.loads((workdir / f"results/scores/{model}/mc.json").read_text())
-        assert score["model"].endswith(f"finetuned_mc/{model}")
-    assert json.loads((workdir / "results/scores/teacher/seed.json").read_text())["model"].endswith("models/teacher")
+        record = json.loads((workdir / f"results/scores/{model}/mc.json").read_text())
+        assert record["model"].endswith(f"finetuned_mc/{model}")
+    assert score(workdir, "teacher", "seed")["model"].endswith("models/teacher")
 
 
 def test_distillation_improves_the_student_over_stage1(workdir):
-    def score(model, bench):
-        return json.loads((workdir / f"results/scores/{model}/{bench}.json").read_text())["score"]
+    def summed(model):  # over benchmarks, mean over training seeds
+        return sum(score(workdir, model, b, s)["score"] for b in ("mc", "seed", "pope", "open") for s in SEEDS) / len(SEEDS)
 
-    benches = ("mc", "seed", "pope", "open")
-    before = sum(score("student_stage1", b) for b in benches)
-    after = sum(score("comd-main-iter2", b) for b in benches)
+    before, after = summed("student_stage1"), summed("comd-main-iter2")
     assert after > before + 10, f"stage 1: {before:.1f}, after two CoMD iterations: {after:.1f} (summed %)"
 
 
@@ -164,6 +195,13 @@ def test_provenance_records_match_the_artifacts(workdir):
     tiny = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
     assert teacher["params"]["train"] == tiny["teacher"]["instruct"]["train"]
     assert "results/world/teacher_gold.json" in teacher["inputs"]
+    # the training seed reaches every student-side job: training, stage-2 sampling, fine-tuning, evaluation
+    for artifact in ("models/seed1/student_stage1", "comd/seed1/main/iter1/teacher_answers.jsonl",
+                     "comd/seed1/main/iter1/report.json", "models/seed1/comd-main-iter2",
+                     "models/finetuned_mc/seed1/unidirectional", "scores/seed1/comd-no-stage1/open.json"):
+        assert json.loads((workdir / f"results/provenance/{artifact}.json").read_text())["seed"] == 1, artifact
+    default_seed = yaml.safe_load((ROOT / "config.yaml").read_text())["seed"]  # the world's and the teacher's
+    assert json.loads((workdir / "results/provenance/scores/teacher/mc.json.json").read_text())["seed"] == default_seed
 
 
 def test_logs_per_job(workdir):
@@ -197,8 +235,9 @@ def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  finetune:\n    train: {learning_rate: 1.0e-3, epochs: 2, batch_size: 16}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    # every model of the tables is fine-tuned again and retested on MC; nothing upstream reruns
-    assert planned == {"downstream_finetune": 6, "evaluate": 6, "benchmark_table": 1, "tau_table": 1,
+    # every model of the tables (the teacher, five students per seed) is fine-tuned again and retested on MC;
+    # nothing upstream reruns
+    assert planned == {"downstream_finetune": 11, "evaluate": 11, "benchmark_table": 1, "tau_table": 1,
                        "stage1_table": 1, "iteration_figure": 1, "summary": 1, "all": 1}
 
 
@@ -206,7 +245,7 @@ def test_switching_the_open_ended_judge_rescores_only_open_ended_answers(workdir
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  open_ended_judge: teacher\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    assert planned == {"evaluate": 6, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
+    assert planned == {"evaluate": 11, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
                        "iteration_figure": 1, "summary": 1, "all": 1}
 
 
@@ -231,8 +270,9 @@ def test_one_more_iteration_plans_only_that_iteration(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("comd:\n  stage2:\n    iterations: 3\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="comd_stage2")
-    assert planned == {"comd_teacher_answers": 1, "comd_instruction_tuning": 1, "comd_assess_augment": 1,
-                       "downstream_finetune": 1, "evaluate": 4, "comd_stage2": 1}
+    # once per training seed
+    assert planned == {"comd_teacher_answers": 2, "comd_instruction_tuning": 2, "comd_assess_augment": 2,
+                       "downstream_finetune": 2, "evaluate": 8, "comd_stage2": 1}
 
 
 def test_adding_a_tau_value_plans_only_that_run(workdir, tmp_path):
@@ -241,6 +281,42 @@ def test_adding_a_tau_value_plans_only_that_run(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("comd:\n  tau_ablation: [0.33, 0.67]\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit, target="results/table4.csv")
-    # the new run shares the seed pools and iteration 1's tuning with the main run: tau acts from its assessment on
-    assert planned == {"comd_assess_augment": 1, "comd_teacher_answers": 1, "comd_instruction_tuning": 1,
-                       "downstream_finetune": 1, "evaluate": 3, "tau_table": 1}
+    # per training seed, the new run shares the seed pools and iteration 1's tuning with the main run: tau acts
+    # from its assessment on
+    assert planned == {"comd_assess_augment": 2, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
+                       "downstream_finetune": 2, "evaluate": 6, "tau_table": 1}
+
+
+def _planned_outputs(workdir, *configfiles, target="all") -> dict[str, list[str]]:
+    """{rule: the outputs of its planned jobs} of a dry-run."""
+    command = [sys.executable, "-m", "snakemake", target, "-n", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+               str(workdir), "--configfile", *map(str, configfiles)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    outputs: dict[str, list[str]] = {}
+    rule = None
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            outputs.setdefault(rule, [])
+        elif line.strip().startswith("output:") and rule:
+            outputs[rule].append(line.split("output:", 1)[1].strip())
+    return outputs
+
+
+def test_adding_a_training_seed_plans_only_that_seeds_jobs(workdir, tmp_path):
+    edit = tmp_path / "edit.yaml"
+    new_seed = max(SEEDS) + 1
+    edit.write_text(f"seeds: {[*SEEDS, new_seed]}\n")
+    planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
+    # the new seed's stage 1, two CoMD iterations (the second's assessment is comd_stage2's, not the tables'),
+    # its baselines, MC fine-tuning of its five students and their evaluations; then the tables and summary
+    assert planned == {"student_stage1": 1, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
+                       "comd_assess_augment": 1, "unidirectional_data": 1, "unidirectional_tuning": 1,
+                       "without_stage1_data": 1, "without_stage1_tuning": 1, "downstream_finetune": 5, "evaluate": 16,
+                       "benchmark_table": 3, "tau_table": 1, "stage1_table": 1, "iteration_figure": 1, "summary": 1,
+                       "all": 1}
+    reports = {"benchmark_table", "tau_table", "stage1_table", "iteration_figure", "summary", "all"}
+    for rule, outputs in _planned_outputs(workdir, ROOT / "tests" / "tiny_config.yaml", edit).items():
+        if rule not in reports:
+            assert outputs and all(f"seed{new_seed}/" in output for output in outputs), (rule, outputs)

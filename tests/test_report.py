@@ -1,6 +1,8 @@
-"""The summary page: scores, and cells nothing could be measured for."""
+"""The summary page: scores, and cells nothing could be measured for; score files by training seed."""
 
-from mmdistill.report import plot_scores, summary_markdown
+import json
+
+from mmdistill.report import by_seed, load_scores, plot_scores, summary_markdown
 
 FILTER = {"raw_pairs": 10, "rejected_pairs": {"total": 0}, "unique_phrases": 3, "skipped_phrases": 1, "kept_pairs": 8}
 
@@ -12,3 +14,17 @@ def test_summary_shows_scores_and_unjudged_benchmarks(tmp_path):
     assert "| teacher | 50.0 [40.0, 60.0] (n=100) | n/a (n=0, 30 judge failures) |" in text
     plot_scores(scores, tmp_path / "summary.png")
     assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_score_files_load_by_model_benchmark_and_training_seed(tmp_path):
+    paths = []
+    for model_dir, score in (("teacher", 60.0), ("seed0/student_stage1", 20.0), ("seed2/student_stage1", 30.0)):
+        path = tmp_path / "results/scores" / model_dir / "mc.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"score": score, "ci95": [0, 100], "n": 10}))
+        paths.append(path)
+    scores = load_scores(paths)
+    assert {model: {bench: {seed: r["score"] for seed, r in per_seed.items()} for bench, per_seed in by_bench.items()}
+            for model, by_bench in scores.items()} == {"teacher": {"mc": {None: 60.0}},
+                                                       "student_stage1": {"mc": {0: 20.0, 2: 30.0}}}
+    assert list(by_seed(scores)) == ["teacher", "student_stage1 (seed 0)", "student_stage1 (seed 2)"]

@@ -45,6 +45,42 @@ def test_config_errors_stop_the_workflow_naming_the_key(override, message):
     assert message in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("seeds, message", [
+    ("[]", "`seeds`: [] should be non-empty"),
+    ("[1, 1]", "`seeds`: [1, 1] has non-unique elements"),
+    ("[0, -1]", "`seeds.1`: -1 is less than the minimum of 0"),
+    ("3", "`seeds`: 3 is not of type 'array'"),
+])
+def test_training_seeds_are_a_non_empty_list_of_unique_non_negative_ints(tmp_path, seeds, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"seeds: {seeds}\n")
+    result = snakemake("-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def test_every_training_seed_repeats_the_student_side_and_only_it(tmp_path):
+    """Students, their CoMD runs, baselines, fine-tuning and scores run per seed; world and teacher once."""
+    planned = {}
+    for seeds in ("0", "0,1"):
+        path = tmp_path / f"seeds{seeds}.yaml"
+        path.write_text(f"seeds: [{seeds}]\n")
+        result = snakemake("-n", "--forceall", "--quiet", "rules", "all", "--configfile", str(path))
+        assert result.returncode == 0, result.stderr
+        planned[seeds] = dict(line.split() for line in (result.stdout + result.stderr).splitlines()
+                              if len(line.split()) == 2 and line.split()[1].isdigit())
+    one, two = planned["0"], planned["0,1"]
+    for rule in ("toy_scenes", "toy_clip", "teacher_instruct", "teacher_quality", "noun_phrase_filter",
+                 "comd_seed_pools", "benchmark_table", "summary"):
+        assert one[rule] == two[rule], rule
+    for rule in ("student_stage1", "comd_teacher_answers", "comd_instruction_tuning", "comd_assess_augment",
+                 "unidirectional_tuning", "without_stage1_tuning"):
+        assert int(two[rule]) == 2 * int(one[rule]), rule
+    # the teacher is fine-tuned and scored once
+    for rule in ("downstream_finetune", "evaluate"):
+        assert int(two[rule]) == 2 * int(one[rule]) - (1 if rule == "downstream_finetune" else 4), rule
+
+
 def test_configfile_errors_name_the_nested_key(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["toy_models"]["clip"]["train"]["learning_rate"] = "fast"

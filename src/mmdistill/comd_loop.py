@@ -1,11 +1,12 @@
 """One CoMD stage-2 iteration as functions of files (§3.3): what the stage-2 rules run.
 
 Iteration k reads the pools written by iteration k-1 (iteration 0 is the seed pool,
-eq. 4) and writes its own under `results/comd/<run>/iter<k>/`.
+eq. 4, `results/comd/iter0/`) and writes its own under `results/comd/seed<s>/<run>/iter<k>/`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -70,12 +71,16 @@ def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str], see
 
 
 def assessment_seed(seed: int, iteration: int) -> int:
-    """The teacher's sampling seed in iteration k's assessment job: seed + k.
+    """The teacher's sampling seed in iteration k's assessment job of a run with training seed `seed`.
 
-    It differs from `seed`, with which the teacher drew the training answers
-    (`teacher_answers_for`), so a fresh answer for assessment is a new draw.
+    It is derived from both (31 bits of a SHA-256), so it differs from every small
+    training seed, with which the teacher draws training answers (`teacher_answers_for`):
+    a fresh answer for assessment is a new draw, and no other training seed's run draws
+    the same answers (with `seed + k`, seed 0's iteration-1 assessment would repeat
+    seed 1's training draw).
     """
-    return seed + iteration
+    digest = hashlib.sha256(f"assessment:{seed}:{iteration}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def assessment_settings(stage2: dict[str, Any], generation: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,29 @@ BENCHMARK_NAMES = {
 }
 
 
-def load_scores(paths: list[str | Path]) -> dict[str, dict[str, dict[str, Any]]]:
-    """`results/scores/<model>/<bench>.json` files as {model: {bench: score record}}."""
-    scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+def training_seed(score_path: str | Path) -> int | None:
+    """The training seed of a score file, `results/scores/seed<s>/<model>/<bench>.json`; None for
+    the teacher's (`results/scores/teacher/<bench>.json`), one model trained with the world's seed."""
+    match = re.fullmatch(r"seed(\d+)", Path(score_path).parent.parent.name)
+    return int(match.group(1)) if match else None
+
+
+def load_scores(paths: list[str | Path]) -> dict[str, dict[str, dict[int | None, dict[str, Any]]]]:
+    """Score files as {model: {bench: {training seed: score record}}} (the teacher's seed: None)."""
+    scores: dict[str, dict[str, dict[int | None, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
     for path in map(Path, paths):
-        scores[path.parent.name][path.stem] = read_json(path)
-    return dict(scores)
+        scores[path.parent.name][path.stem][training_seed(path)] = read_json(path)
+    return {model: dict(by_bench) for model, by_bench in scores.items()}
+
+
+def by_seed(scores: dict[str, dict[str, dict[int | None, dict[str, Any]]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """`load_scores`' result as {"<model>" or "<model> (seed <s>)": {bench: score record}}, a row per seed."""
+    rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for model, by_bench in scores.items():
+        for bench, per_seed in by_bench.items():
+            for key, record in sorted(per_seed.items(), key=lambda item: -1 if item[0] is None else item[0]):
+                rows[model if key is None else f"{model} (seed {key})"][bench] = record
+    return dict(rows)
 
 
 def _cell(record: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ from mmdistill.evaluation.scoring import (
     judged_summary,
     likelihood_prediction,
     loglikelihood_of,
+    mention_counts,
     score_open_ended,
     yes_no_statistics,
 )
@@ -190,11 +191,13 @@ def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str],
     """Score, ci95, per-category breakdown and per-sample records for one benchmark.
 
     With the toy `scenes`, the open-ended summary adds a "hallucination" block for its
-    detail descriptions (see `scoring.hallucination_summary`).
+    detail descriptions (see `scoring.hallucination_summary`), and each detail
+    description's sample its "object_mentions" and "hallucinated_mentions".
     """
     spec = benchmark_spec(benchmark)
-    samples = [{"id": item["id"], "prediction": prediction, "answer": item["answer"]}
-               for item, prediction in zip(items, predictions)]
+    # each sample names its categories, so that tables can pool samples across training seeds
+    samples = [{"id": item["id"], "prediction": prediction, "answer": item["answer"],
+                **{axis: str(item[axis]) for axis in spec.axes}} for item, prediction in zip(items, predictions)]
     if spec.kind == "open_ended":
         if judge is None:
             raise ValueError(f"benchmark {benchmark!r} is open-ended and needs a judge")
@@ -215,8 +218,11 @@ def summarize(benchmark: str, items: Sequence[dict], predictions: Sequence[str],
                              for value, indices in sorted(groups.items())}
     overall = _group_summary(spec.kind, items, samples, list(range(len(items))), seed)
     failures = {"judge_failures": overall["judge_failures"]} if spec.kind == "open_ended" else {}
-    hallucination = ({"hallucination": hallucination_summary(items, predictions, scenes)}
-                     if spec.kind == "open_ended" and scenes is not None else {})
+    hallucination = {}
+    if spec.kind == "open_ended" and scenes is not None:
+        hallucination = {"hallucination": hallucination_summary(items, predictions, scenes)}
+        for sample, counts in zip(samples, mention_counts(items, predictions, scenes)):
+            sample.update(counts or {})
     chance = {} if spec.kind == "open_ended" else {"chance": chance_level(spec.kind, items)}
     return {"benchmark": benchmark, "n": overall["n"], "score": overall["score"], "ci95": overall["ci95"],
             **chance, **failures, **hallucination, "by_category": by_category, "samples": samples}

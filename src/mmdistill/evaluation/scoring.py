@@ -20,7 +20,7 @@ from typing import Any
 
 from mmdistill.evaluation.intervals import bootstrap_interval, wilson_interval
 from mmdistill.roles import JUDGE_SCORE_MAX, JUDGE_SCORE_MIN
-from mmdistill.toyworld.hallucination import chair
+from mmdistill.toyworld.hallucination import chair, hallucinated_mentions
 
 OPTION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 YES_NO = ("yes", "no")
@@ -201,3 +201,18 @@ def hallucination_summary(items: Sequence[dict], predictions: Sequence[str], sce
             "mentions": counts["mentions"], "hallucinated_mentions": counts["hallucinated_mentions"],
             "mention_rate": _percent(counts["mention_rate"]),
             "mention_ci95": _wilson_percent(counts["hallucinated_mentions"], counts["mentions"])}
+
+
+def mention_counts(items: Sequence[dict], predictions: Sequence[str],
+                   scenes: Sequence[dict]) -> list[dict[str, int] | None]:
+    """Per item, `{"object_mentions", "hallucinated_mentions"}` of its prediction when it is a
+    detail description (as `hallucination_summary` counts them), None for other items."""
+    scenes_by_image = {scene["image"]: scene for scene in scenes}
+    counts: list[dict[str, int] | None] = []
+    for item, prediction in zip(items, predictions):
+        if item.get("task") != DESCRIBE_TASK:
+            counts.append(None)
+            continue
+        flags = hallucinated_mentions(scene_of(item, scenes_by_image), prediction)
+        counts.append({"object_mentions": len(flags), "hallucinated_mentions": sum(flags)})
+    return counts
