@@ -21,7 +21,7 @@ $(VENV)/.locked: requirements.lock
 	touch $@
 
 $(VENV)/.project: $(VENV)/.locked pyproject.toml
-	$(BIN)/pip install --quiet --no-deps --editable .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 venv-rebuild:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mmdistill.comd_baselines import answer_count
+
 from mmdistill.provenance import hash_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,14 +149,16 @@ def test_tables_pool_each_models_per_seed_score_files(workdir):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_baselines_train_on_the_main_runs_data_of_their_seed(workdir, seed):
     comd = workdir / f"results/comd/seed{seed}"
-    comd_examples = sum(len(json.loads((comd / f"main/iter{k}/tuning_data.json").read_text())) for k in (1, 2))
-    initial = json.loads((comd / "main/iter1/tuning_data.json").read_text())
+    comd_data = [json.loads((comd / f"main/iter{k}/tuning_data.json").read_text()) for k in (1, 2)]
+    comd_answers = sum(answer_count(record) for records in comd_data for record in records)
+    initial = comd_data[0]
     baseline = json.loads((comd / "unidirectional/tuning_data.json").read_text())
-    assert len(baseline) == comd_examples and {r["id"] for r in baseline} <= {r["id"] for r in initial}
+    assert sum(answer_count(record) for record in baseline) == comd_answers
+    assert {r["id"] for r in baseline} <= {r["id"] for r in initial}
     summary = json.loads((workdir / f"results/models/seed{seed}/unidirectional.training.json").read_text())
-    assert summary["examples"] == comd_examples
+    assert summary["examples"] == len(baseline)
     no_stage1 = json.loads((workdir / f"results/models/seed{seed}/comd-no-stage1.training.json").read_text())
-    assert no_stage1["examples"] == comd_examples
+    assert no_stage1["examples"] == sum(len(records) for records in comd_data)
 
 
 def test_the_multiple_choice_test_follows_fine_tuning_on_its_train_split(workdir):

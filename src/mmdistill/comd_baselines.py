@@ -1,7 +1,7 @@
 """Training data of the runs CoMD is compared with: what each baseline rule trains on.
 
 * The unidirectional baseline (not in the paper): instruction tuning on the teacher's
-  answers to the *initial* pool only, with as many training examples as the CoMD run
+  answers to the *initial* pool only, with as many supervised answers as the CoMD run
   saw over all its iterations, and no assessment or augmentation. The difference to
   CoMD is then what the competitive loop adds, not more training.
 * Without stage 1 (Table 5, §4.2.4): "we skip the pre-training phase and utilize all
@@ -16,24 +16,44 @@ import random
 from collections.abc import Sequence
 
 
-def unidirectional_records(initial_records: Sequence[dict], total_examples: int, seed: int) -> list[dict]:
-    """`initial_records` repeated until `total_examples` examples: whole passes, then a seeded sample.
+def answer_count(record: dict) -> int:
+    """The supervised answers of a conversation record: its assistant turns."""
+    return sum(turn["from"] == "gpt" for turn in record["conversations"])
 
-    With N initial records, the result holds ``total_examples // N`` full passes and
-    ``total_examples % N`` distinct records drawn with `seed` (the teacher answered
-    each question once, so a repeated record repeats its answer). Every record keeps
-    its id; repeats are marked with "repeat" (0 for the first pass).
+
+def first_turns(record: dict, turns: int) -> dict:
+    """The record cut to its first `turns` question-answer pairs (the image stays with the first question)."""
+    kept = {**record, "conversations": record["conversations"][:2 * turns]}
+    if "question_ids" in record:
+        kept["question_ids"] = record["question_ids"][:turns]
+    return kept
+
+
+def unidirectional_records(initial_records: Sequence[dict], total_answers: int, seed: int) -> list[dict]:
+    """`initial_records` repeated until they hold `total_answers` answers: whole passes, then a seeded sample.
+
+    The unit is the supervised answer (an assistant turn), since CoMD's tuning data are
+    multi-turn conversations of varying length (§3.3.1 regrouping). The result holds
+    as many whole passes over `initial_records` as fit, then records drawn in a seeded
+    order until the total is reached, the last one cut to its first turns (the teacher
+    answered each question once, so a repeated record repeats its answers). Every record
+    keeps its id; repeats are marked with "repeat" (0 for the first pass).
     """
-    if total_examples < 0:
-        raise ValueError(f"total_examples must be >= 0, got {total_examples}")
-    if not initial_records:
-        if total_examples:
-            raise ValueError(f"no initial records to make {total_examples} training examples from")
+    if total_answers < 0:
+        raise ValueError(f"total_answers must be >= 0, got {total_answers}")
+    per_pass = sum(answer_count(record) for record in initial_records)
+    if not per_pass:
+        if total_answers:
+            raise ValueError(f"no initial answers to make {total_answers} training answers from")
         return []
-    passes, remainder = divmod(total_examples, len(initial_records))
-    extra = random.Random(seed).sample(list(initial_records), remainder)
-    return [{**record, "repeat": index} for index in range(passes) for record in initial_records] + \
-        [{**record, "repeat": passes} for record in extra]
+    passes, remainder = divmod(total_answers, per_pass)
+    records = [{**record, "repeat": index} for index in range(passes) for record in initial_records]
+    for record in random.Random(seed).sample(list(initial_records), len(initial_records)):
+        take = min(remainder, answer_count(record))
+        if take:
+            records.append({**first_turns(record, take), "repeat": passes})
+            remainder -= take
+    return records
 
 
 def without_stage1_records(per_iteration: Sequence[Sequence[dict]]) -> list[dict]:

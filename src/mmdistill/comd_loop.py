@@ -73,6 +73,7 @@ def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str], see
 def assessment_seed(seed: int, iteration: int) -> int:
     """The teacher's sampling seed in iteration k's assessment job of a run with training seed `seed`.
 
+    It also seeds the draw of easy instructions (`comd.sample_easy`) in that job.
     It is derived from both (31 bits of a SHA-256), so it differs from every small
     training seed, with which the teacher draws training answers (`teacher_answers_for`):
     a fresh answer for assessment is a new draw, and no other training seed's run draws
@@ -131,7 +132,7 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     failures = [{**record, "teacher_answer_draw": draw} for record in failures]
     difficult, easy = comd.split_by_difficulty(cache_pool, judgements)
     sampled_easy = comd.sample_easy(easy, comd.easy_sample_size(len(difficult), len(tuning_pool)),
-                                    seed=seed + iteration)
+                                    seed=assessment_seed(seed, iteration))
     sources = difficult + sampled_easy
     requests = comd.augmentation_requests(sources, image_root, temperatures["augmentor"], max_new_tokens)
     candidates = comd.candidates_from_outputs(sources, teacher.generate(requests), iteration)

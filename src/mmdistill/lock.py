@@ -97,7 +97,7 @@ def write_env_closure(env_path: str | Path, lock_path: str | Path) -> None:
         direct[canonical(name)] = f"{name}=={locked[canonical(name)]}"
     head = text.split(ENV_CLOSURE_MARKER)[0].rstrip("\n").splitlines()
     indent = "      "
-    body = [line for line in head if not (line.strip().startswith("- ") and "==" in line)]
+    body = [line for line in head if line.strip() and not (line.strip().startswith("- ") and "==" in line)]
     lines = body + [f"{indent}- {pin}" for pin in direct.values()] + [f"{indent}{ENV_CLOSURE_MARKER}"]
     lines += [f"{indent}- {name}=={locked[name]}" for name in sorted(closure(set(direct), graph) - set(direct))]
     env_path.write_text("\n".join(lines) + "\n")

@@ -86,7 +86,7 @@ def summary_markdown(scores, teacher_quality: dict[str, Any] | None, filter_repo
             f"| answerer | {answers['questions']} | ... with another scene's image | {_share(answers['swapped_accuracy'])} |",
             f"| answerer | {answers['questions']} | answers that change with the image swapped | "
             f"{_share(answers['image_sensitivity'])} |",
-            f"| assessor | {judge['items']} | parsable outputs | {_share(judge['parse_rate'])} |",
+            f"| assessor | {2 * judge['items']} | parsable outputs (both orders) | {_share(judge['parse_rate'])} |",
             f"| assessor | {judge['decided_pairs']} | order-averaged preference agrees with oracle | "
             f"{_share(judge['preference_agreement'])} |",
             f"| assessor | {judge['items']} | position bias (score in position 1 - position 2) | "
