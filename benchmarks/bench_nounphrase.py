@@ -25,7 +25,7 @@ from pathlib import Path
 import spacy
 
 from mmdistill.io import write_json, write_jsonl
-from mmdistill.nounphrase import (
+from mmdistill.comd.nounphrase import (
     COMPONENTS_NOT_NEEDED_FOR_NOUN_CHUNKS,
     DEFAULT_MODEL,
     extract_shards_parallel,

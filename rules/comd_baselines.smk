@@ -1,6 +1,6 @@
 # What CoMD is compared with: the unidirectional baseline (tables 1-3) and CoMD without
 # stage-1 pretraining (table 5). Both train on the main run's data of their training seed;
-# see mmdistill.comd_baselines.
+# see mmdistill.comd.baselines.
 
 
 rule unidirectional_data:

@@ -2,7 +2,7 @@
 
 import json
 
-from mmdistill.comd_loop import assess_and_augment, assessment_seed, assessment_settings
+from mmdistill.comd.loop import assess_and_augment, assessment_seed, assessment_settings
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl
 from mmdistill.jobs import snakemake_job

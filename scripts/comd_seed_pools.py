@@ -1,11 +1,11 @@
 """Rule script: the initial instruction tuning and cache pools (CoMD eq. 4), from the seed set."""
 
-from mmdistill import comd
+from mmdistill.comd import competitive
 from mmdistill.io import read_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    pool = comd.seed_pool(read_json(job.input.seed_set))
+    pool = competitive.seed_pool(read_json(job.input.seed_set))
     write_jsonl(job.output.tuning_pool, pool)
     write_jsonl(job.output.cache_pool, pool)
     job.log.info("seed pools: %d single-turn questions", len(pool))

@@ -1,6 +1,6 @@
 """Rule script: the teacher answers the cache pool; the tuning pool's answers become training data (§3.3.1)."""
 
-from mmdistill.comd_loop import teacher_answers_for, tuning_records
+from mmdistill.comd.loop import teacher_answers_for, tuning_records
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job

@@ -3,7 +3,7 @@
 from tqdm import tqdm
 
 from mmdistill.jobs import snakemake_job
-from mmdistill.nounphrase import extract_shard, write_shard
+from mmdistill.comd.nounphrase import extract_shard, write_shard
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     with tqdm(desc=f"noun phrases, shard {job.params['shard']}", unit="caption") as bar:

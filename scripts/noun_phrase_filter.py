@@ -3,7 +3,7 @@
 import json
 
 from mmdistill.jobs import snakemake_job
-from mmdistill.nounphrase import read_shard, write_filtered_captions
+from mmdistill.comd.nounphrase import read_shard, write_filtered_captions
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     report = write_filtered_captions(

@@ -1,6 +1,6 @@
 """Rule script: the unidirectional baseline's training data (as many supervised answers as the CoMD run)."""
 
-from mmdistill.comd_baselines import answer_count, unidirectional_records
+from mmdistill.comd.baselines import answer_count, unidirectional_records
 from mmdistill.io import read_json, write_json
 from mmdistill.jobs import snakemake_job
 

@@ -1,6 +1,6 @@
 """Rule script: all of the main CoMD run's tuning data, for the run without stage 1 (table 5)."""
 
-from mmdistill.comd_baselines import without_stage1_records
+from mmdistill.comd.baselines import without_stage1_records
 from mmdistill.io import read_json, write_json
 from mmdistill.jobs import snakemake_job
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from mmdistill import roles
-from mmdistill.comd import (
+from mmdistill.comd.competitive import (
     STUDENT_FIRST,
     TEACHER_FIRST,
     assess,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mmdistill.comd_baselines import answer_count, unidirectional_records, without_stage1_records
+from mmdistill.comd.baselines import answer_count, unidirectional_records, without_stage1_records
 
 
 def conversation(turns):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmdistill.comd import seed_pool
-from mmdistill.comd_loop import (
+from mmdistill.comd.competitive import seed_pool
+from mmdistill.comd.loop import (
     answer_all,
     assess_and_augment,
     assessment_seed,

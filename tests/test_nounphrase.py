@@ -7,7 +7,7 @@ import pytest
 import spacy
 
 from mmdistill.io import DataError, read_json, read_jsonl, write_jsonl
-from mmdistill.nounphrase import (
+from mmdistill.comd.nounphrase import (
     DEFAULT_MODEL,
     extract_shard,
     filter_captions,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmdistill.comd_baselines import answer_count
+from mmdistill.comd.baselines import answer_count
 
 from mmdistill.provenance import hash_path
 

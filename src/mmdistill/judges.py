@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
-from mmdistill import comd
+from mmdistill.comd import competitive
 from mmdistill.evaluation.scoring import scene_of
 from mmdistill.generation import GenerationBackend
 from mmdistill.toyworld import oracle
@@ -41,7 +41,7 @@ def model_judge(backend: GenerationBackend, image_root: str | Path, temperature:
 
     As GPT-4 does on LLaVA-Bench, the judge scores the reference answer and the
     prediction side by side. The pair is judged in both orders and averaged, exactly as
-    the CoMD assessment does (`comd.assess`, eq. 5), with the reference in the
+    the CoMD assessment does (`mmdistill.comd.competitive.assess`, eq. 5), with the reference in the
     teacher's place; the prediction's order-averaged score is its verdict. Outputs that
     stay unparsable after `max_retries` retries give a failed verdict.
     """
@@ -49,7 +49,7 @@ def model_judge(backend: GenerationBackend, image_root: str | Path, temperature:
     def judge(items: Sequence[dict], predictions: Sequence[str]) -> list[dict]:
         references = {item["id"]: str(item["answer"]) for item in items}
         answers = {item["id"]: prediction for item, prediction in zip(items, predictions)}
-        judgements, failures = comd.assess(backend, items, references, answers, image_root, temperature,
+        judgements, failures = competitive.assess(backend, items, references, answers, image_root, temperature,
                                            max_new_tokens, max_retries)
         by_id = {record["id"]: {"score": record["R_S"], "reference_score": record["R_T"],
                                 "judgements": record["judgements"]} for record in judgements}

@@ -11,7 +11,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from mmdistill import comd
+from mmdistill.comd import competitive
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.generation import GenerationBackend, GenerationRequest
 from mmdistill.io import write_json, write_jsonl
@@ -55,7 +55,7 @@ def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str], see
     question only (eq. 2). A record's "question_ids" names its instructions in turn order.
     """
     records = []
-    for image, group in comd.group_by_image(tuning_pool).items():
+    for image, group in competitive.group_by_image(tuning_pool).items():
         Random(f"{seed}:{image}").shuffle(group)
         size = max_turns or len(group)
         for part, start in enumerate(range(0, len(group), size)):
@@ -73,7 +73,7 @@ def tuning_records(tuning_pool: list[dict], teacher_answers: dict[str, str], see
 def assessment_seed(seed: int, iteration: int) -> int:
     """The teacher's sampling seed in iteration k's assessment job of a run with training seed `seed`.
 
-    It also seeds the draw of easy instructions (`comd.sample_easy`) in that job.
+    It also seeds the draw of easy instructions (`competitive.sample_easy`) in that job.
     It is derived from both (31 bits of a SHA-256), so it differs from every small
     training seed, with which the teacher draws training answers (`teacher_answers_for`):
     a fresh answer for assessment is a new draw, and no other training seed's run draws
@@ -125,22 +125,22 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     if draw == "fresh":
         teacher_answers = answer_all(teacher, cache_pool, image_root, temperatures["teacher"], max_new_tokens)
     student_answers = answer_all(student, cache_pool, image_root, temperatures["student"], max_new_tokens)
-    judgements, failures = comd.assess(teacher, cache_pool, teacher_answers, student_answers, image_root,
+    judgements, failures = competitive.assess(teacher, cache_pool, teacher_answers, student_answers, image_root,
                                        temperatures["assessor"], max_new_tokens,
                                        settings["judge_max_retries"], tau=settings["tau"])
     judgements = [{**record, "teacher_answer_draw": draw} for record in judgements]
     failures = [{**record, "teacher_answer_draw": draw} for record in failures]
-    difficult, easy = comd.split_by_difficulty(cache_pool, judgements)
-    sampled_easy = comd.sample_easy(easy, comd.easy_sample_size(len(difficult), len(tuning_pool)),
+    difficult, easy = competitive.split_by_difficulty(cache_pool, judgements)
+    sampled_easy = competitive.sample_easy(easy, competitive.easy_sample_size(len(difficult), len(tuning_pool)),
                                     seed=assessment_seed(seed, iteration))
     sources = difficult + sampled_easy
-    requests = comd.augmentation_requests(sources, image_root, temperatures["augmentor"], max_new_tokens)
-    candidates = comd.candidates_from_outputs(sources, teacher.generate(requests), iteration)
-    valid, rejects = comd.filter_new_instructions(candidates, comd.group_by_image(cache_pool),
+    requests = competitive.augmentation_requests(sources, image_root, temperatures["augmentor"], max_new_tokens)
+    candidates = competitive.candidates_from_outputs(sources, teacher.generate(requests), iteration)
+    valid, rejects = competitive.filter_new_instructions(candidates, competitive.group_by_image(cache_pool),
                                                   threshold=settings["rouge_l_threshold"])
-    new_tuning = comd.replace_tuning_pool(valid)
-    new_cache = comd.merge_cache_pool(cache_pool, valid)
-    report = comd.iteration_report(iteration, new_tuning, new_cache, judgements, failures, sampled_easy,
+    new_tuning = competitive.replace_tuning_pool(valid)
+    new_cache = competitive.merge_cache_pool(cache_pool, valid)
+    report = competitive.iteration_report(iteration, new_tuning, new_cache, judgements, failures, sampled_easy,
                                    candidates, valid, rejects)
     report["teacher_answer_draw"] = draw
     report["checkpoints"] = dict(checkpoints or {})
