@@ -1,0 +1,95 @@
+"""LLaVA-MoD's training objectives (§3.2) as functions of logits and labels, in the style of TRL's trainers.
+
+Labels follow transformers' convention: `labels[b, t]` is the token at position t
+where it is supervised and `IGNORE_INDEX` elsewhere, and the logits at position t
+predict the token at t + 1. Which tokens count (the response only, or the response
+and the instruction, Table 7) is decided by the labels the caller builds.
+
+* `mimic_distillation_loss`, `sparse_mimic_distillation_loss`: the KL of eq. 6
+  (dense-to-dense) against the full-vocabulary teacher or its top-k (`dense_log_probs`);
+  eq. 7 (dense-to-sparse) adds the next-token cross-entropy, which is the model's own
+  `loss` for the same labels.
+* `preference_distillation_loss`: DPO with the frozen teacher as reference (eq. 8),
+  on `sequence_log_probs` of chosen and rejected responses.
+
+The MoE student's load-balancing term is added once by the caller
+(`mmdistill.mod.upcycling.router_aux_loss`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mmdistill.conversation import IGNORE_INDEX
+
+
+def predicting_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Mask (batch x length) of the positions t whose next token, labels[:, t + 1], is supervised."""
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return mask
+
+
+def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log pi(y | x) per sequence: the sum of log-probs of the supervised tokens, shape (batch,)."""
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    targets = labels[:, 1:]
+    supervised = targets != IGNORE_INDEX
+    token_log_probs = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (token_log_probs * supervised).sum(dim=-1)
+
+
+def dense_log_probs(indices: torch.Tensor, log_probs: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Full-vocabulary log-probs from top-k ones (... x k): the mass left over spread evenly over the other tokens."""
+    log_probs = log_probs.float()
+    residual = (1 - log_probs.exp().sum(dim=-1, keepdim=True)).clamp(min=1e-12)
+    others = max(vocab_size - indices.shape[-1], 1)
+    dense = (residual.log() - math.log(others)).expand(*indices.shape[:-1], vocab_size).clone()
+    dense.scatter_(-1, indices.long(), log_probs)
+    return dense.log_softmax(dim=-1)  # renormalizes what rounding of the stored values left off
+
+
+def mean_kl(teacher_log_probs: torch.Tensor, student_log_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(pi_T || pi_S) = sum_v pi_T(v) (log pi_T(v) - log pi_S(v)); rows are tokens."""
+    return F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="sum") / max(len(student_log_probs), 1)
+
+
+def mimic_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                            labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 6: KL(pi_T || pi_S) per supervised token, averaged, with the full-vocabulary teacher.
+
+    Student and teacher logits are compared at the same position t, where both predict
+    token t + 1 (the official code compares position t with t + 1).
+    """
+    positions = predicting_positions(labels)
+    return mean_kl(teacher_logits[positions].log_softmax(dim=-1), student_logits[positions].log_softmax(dim=-1))
+
+
+def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher_indices: torch.Tensor,
+                                   teacher_log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 with the teacher's top-k: `teacher_indices` and `teacher_log_probs` are (tokens x k).
+
+    Row i belongs to the i-th position of `predicting_positions(labels)` in reading order
+    (batch, then position), as `mmdistill.mod.teacher_logits` stores them; the teacher's
+    distribution is their `dense_log_probs`.
+    """
+    positions = predicting_positions(labels)
+    student = student_logits[positions].log_softmax(dim=-1)
+    teacher = dense_log_probs(teacher_indices, teacher_log_probs, student.shape[-1])
+    return mean_kl(teacher.to(student.dtype), student)
+
+
+def preference_distillation_loss(student_chosen: torch.Tensor, student_rejected: torch.Tensor,
+                                 teacher_chosen: torch.Tensor, teacher_rejected: torch.Tensor,
+                                 beta: float = 0.1) -> torch.Tensor:
+    """Eq. 8: DPO with the frozen teacher as the reference model, averaged over pairs.
+
+    -log sigma(beta log(pi_S(y+|x) / pi_T(y+|x)) - beta log(pi_S(y-|x) / pi_T(y-|x))),
+    with every argument a sequence log-prob (`sequence_log_probs`), shape (pairs,).
+    """
+    chosen_ratio = student_chosen - teacher_chosen
+    rejected_ratio = student_rejected - teacher_rejected
+    return -F.logsigmoid(beta * (chosen_ratio - rejected_ratio)).mean()
