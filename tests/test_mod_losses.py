@@ -5,6 +5,7 @@ import torch
 
 from mmdistill.conversation import IGNORE_INDEX
 from mmdistill.mod.losses import (
+    TopK,
     dense_log_probs,
     mimic_distillation_loss,
     preference_distillation_loss,
@@ -54,13 +55,15 @@ def test_sparse_teacher_with_one_token_left_over_is_exact():
     """With k = V - 1 the left-over mass sits on one token, so the top-k teacher is the full one."""
     teacher = logits(TEACHER_PROBS)
     top = teacher[0, :2].topk(2, dim=-1)  # the two response-predicting positions
-    sparse = sparse_mimic_distillation_loss(logits(STUDENT_PROBS), top.indices, top.values, LABELS)
+    residual = torch.tensor([0.1, 0.1]).log()  # what the top two leave: 1 - 0.7 - 0.2, 1 - 0.6 - 0.3
+    sparse = sparse_mimic_distillation_loss(logits(STUDENT_PROBS), TopK(top.indices, top.values, residual), LABELS)
     full = mimic_distillation_loss(logits(STUDENT_PROBS), teacher, LABELS)
     assert sparse.item() == pytest.approx(full.item(), rel=1e-6)
 
 
 def test_dense_log_probs_spreads_the_left_over_mass_evenly():
-    dense = dense_log_probs(torch.tensor([[3, 0]]), torch.tensor([[0.6, 0.2]]).log(), vocab_size=6).exp()
+    top = TopK(torch.tensor([[3, 0]]), torch.tensor([[0.6, 0.2]]).log(), torch.tensor([0.2]).log())
+    dense = dense_log_probs(top, vocab_size=6).exp()
     torch.testing.assert_close(dense, torch.tensor([[0.2, 0.05, 0.05, 0.6, 0.05, 0.05]]))
 
 

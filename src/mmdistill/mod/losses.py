@@ -6,7 +6,7 @@ predict the token at t + 1. Which tokens count (the response only, or the respon
 and the instruction, Table 7) is decided by the labels the caller builds.
 
 * `mimic_distillation_loss`, `sparse_mimic_distillation_loss`: the KL of eq. 6
-  (dense-to-dense) against the full-vocabulary teacher or its top-k (`dense_log_probs`);
+  (dense-to-dense) against the full-vocabulary teacher or its `TopK` (`dense_log_probs`);
   eq. 7 (dense-to-sparse) adds the next-token cross-entropy, which is the model's own
   `loss` for the same labels.
 * `preference_distillation_loss`: DPO with the frozen teacher as reference (eq. 8),
@@ -19,6 +19,7 @@ The MoE student's load-balancing term is added once by the caller
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,13 +43,20 @@ def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return (token_log_probs * supervised).sum(dim=-1)
 
 
-def dense_log_probs(indices: torch.Tensor, log_probs: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """Full-vocabulary log-probs from top-k ones (... x k): the mass left over spread evenly over the other tokens."""
-    log_probs = log_probs.float()
-    residual = (1 - log_probs.exp().sum(dim=-1, keepdim=True)).clamp(min=1e-12)
-    others = max(vocab_size - indices.shape[-1], 1)
-    dense = (residual.log() - math.log(others)).expand(*indices.shape[:-1], vocab_size).clone()
-    dense.scatter_(-1, indices.long(), log_probs)
+class TopK(NamedTuple):
+    """A teacher's top-k per token: ids and log-probs (tokens x k), and the log of the mass outside them (tokens)."""
+
+    indices: torch.Tensor
+    log_probs: torch.Tensor
+    log_residual: torch.Tensor
+
+
+def dense_log_probs(top: TopK, vocab_size: int) -> torch.Tensor:
+    """Full-vocabulary log-probs (tokens x vocabulary): the top-k values, the residual mass spread evenly over the rest."""
+    others = max(vocab_size - top.indices.shape[-1], 1)
+    spread = top.log_residual.float().unsqueeze(-1) - math.log(others)
+    dense = spread.expand(*top.indices.shape[:-1], vocab_size).clone()
+    dense.scatter_(-1, top.indices.long(), top.log_probs.float())
     return dense.log_softmax(dim=-1)  # renormalizes what rounding of the stored values left off
 
 
@@ -68,18 +76,19 @@ def mimic_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.
     return mean_kl(teacher_logits[positions].log_softmax(dim=-1), student_logits[positions].log_softmax(dim=-1))
 
 
-def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher_indices: torch.Tensor,
-                                   teacher_log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Eq. 6 with the teacher's top-k: `teacher_indices` and `teacher_log_probs` are (tokens x k).
+def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher: TopK, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 with the teacher's top-k: row i of `teacher` belongs to the i-th supervised-predicting position.
 
-    Row i belongs to the i-th position of `predicting_positions(labels)` in reading order
-    (batch, then position), as `mmdistill.mod.teacher_logits` stores them; the teacher's
-    distribution is their `dense_log_probs`.
+    Rows follow `predicting_positions(labels)` in reading order (batch, then position),
+    as `mmdistill.mod.teacher_logits` stores them; the teacher's distribution is their
+    `dense_log_probs`.
     """
     positions = predicting_positions(labels)
+    if len(teacher.indices) != positions.sum():
+        raise ValueError(f"{len(teacher.indices)} teacher rows for {positions.sum()} supervised tokens: "
+                         "were the sequences truncated differently from when the teacher's top-k was stored?")
     student = student_logits[positions].log_softmax(dim=-1)
-    teacher = dense_log_probs(teacher_indices, teacher_log_probs, student.shape[-1])
-    return mean_kl(teacher.to(student.dtype), student)
+    return mean_kl(dense_log_probs(teacher, student.shape[-1]).to(student.dtype), student)
 
 
 def preference_distillation_loss(student_chosen: torch.Tensor, student_rejected: torch.Tensor,
