@@ -67,6 +67,14 @@ def test_dense_log_probs_spreads_the_left_over_mass_evenly():
     torch.testing.assert_close(dense, torch.tensor([[0.2, 0.05, 0.05, 0.6, 0.05, 0.05]]))
 
 
+def test_a_teacher_without_residual_mass_gives_a_finite_kl():
+    teacher = TopK(torch.tensor([[1, 0]]), torch.tensor([[0.75, 0.25]]).log(), torch.tensor([float("-inf")]))
+    student = torch.tensor([[[0.0, 1.0, -1.0], [0.0, 0.0, 0.0]]])
+    labels = torch.tensor([[IGNORE_INDEX, 1]])
+    expected = kl([0.25, 0.75], torch.tensor([0.0, 1.0, -1.0]).softmax(dim=0).tolist()[:2])
+    assert sparse_mimic_distillation_loss(student, teacher, labels).item() == pytest.approx(expected, rel=1e-5)
+
+
 def test_sequence_log_probs_sum_the_supervised_tokens():
     labels = torch.tensor([[IGNORE_INDEX, 2, 0], [IGNORE_INDEX, IGNORE_INDEX, 1]])
     result = sequence_log_probs(torch.cat([logits(STUDENT_PROBS), logits(STUDENT_PROBS)]), labels)

@@ -36,7 +36,7 @@ def predicting_positions(labels: torch.Tensor) -> torch.Tensor:
 
 def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """log pi(y | x) per sequence: the sum of log-probs of the supervised tokens, shape (batch,)."""
-    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    log_probs = logits[:, :-1].float().log_softmax(dim=-1)
     targets = labels[:, 1:]
     supervised = targets != IGNORE_INDEX
     token_log_probs = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -54,7 +54,8 @@ class TopK(NamedTuple):
 def dense_log_probs(top: TopK, vocab_size: int) -> torch.Tensor:
     """Full-vocabulary log-probs (tokens x vocabulary): the top-k values, the residual mass spread evenly over the rest."""
     others = max(vocab_size - top.indices.shape[-1], 1)
-    spread = top.log_residual.float().unsqueeze(-1) - math.log(others)
+    log_residual = top.log_residual.float().clamp(min=-1e4)  # a zero residual stays finite: KL needs 0 * log 0 = 0
+    spread = log_residual.unsqueeze(-1) - math.log(others)
     dense = spread.expand(*top.indices.shape[:-1], vocab_size).clone()
     dense.scatter_(-1, top.indices.long(), top.log_probs.float())
     return dense.log_softmax(dim=-1)  # renormalizes what rounding of the stored values left off
@@ -73,7 +74,8 @@ def mimic_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.
     token t + 1 (the official code compares position t with t + 1).
     """
     positions = predicting_positions(labels)
-    return mean_kl(teacher_logits[positions].log_softmax(dim=-1), student_logits[positions].log_softmax(dim=-1))
+    teacher = teacher_logits[positions].float().log_softmax(dim=-1)
+    return mean_kl(teacher, student_logits[positions].float().log_softmax(dim=-1))
 
 
 def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher: TopK, labels: torch.Tensor) -> torch.Tensor:
@@ -87,8 +89,8 @@ def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher: TopK, 
     if len(teacher.indices) != positions.sum():
         raise ValueError(f"{len(teacher.indices)} teacher rows for {positions.sum()} supervised tokens: "
                          "were the sequences truncated differently from when the teacher's top-k was stored?")
-    student = student_logits[positions].log_softmax(dim=-1)
-    return mean_kl(dense_log_probs(teacher, student.shape[-1]).to(student.dtype), student)
+    student = student_logits[positions].float().log_softmax(dim=-1)
+    return mean_kl(dense_log_probs(teacher, student.shape[-1]), student)
 
 
 def preference_distillation_loss(student_chosen: torch.Tensor, student_rejected: torch.Tensor,

@@ -29,6 +29,7 @@ logits that `recorded_router_logits` collects during the forward pass.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -71,7 +72,7 @@ def upcycle_llava(dense: LlavaForConditionalGeneration, num_experts: int = 4, to
     text_config = moe_text_config(dense.config.text_config, num_experts, top_k, aux_loss_coef)
     config = LlavaConfig.from_dict({**dense.config.to_dict(), "text_config": text_config.to_dict()})
     moe = LlavaForConditionalGeneration(config).to(dense.dtype)
-    moe.generation_config = dense.generation_config
+    moe.generation_config = copy.deepcopy(dense.generation_config)
 
     state = dense.state_dict()
     generator = torch.Generator().manual_seed(seed)
