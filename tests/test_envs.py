@@ -73,7 +73,7 @@ def imported_modules(path: Path, seen: set[Path]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]  # may be submodules
         for name in names:
             top = name.split(".")[0]
             if top == "mmdistill":
