@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from mmdistill.conversation import IGNORE_INDEX
+from mmdistill.models.llava import load_llava, num_image_tokens
 from mmdistill.mod.losses import TopK, mimic_distillation_loss, predicting_positions, sparse_mimic_distillation_loss
 from mmdistill.mod.teacher_logits import (
+    QWEN_VOCAB_SIZE,
     TeacherLogitsReader,
     TeacherLogitsWriter,
     approximation_kl,
@@ -16,9 +18,9 @@ from mmdistill.mod.teacher_logits import (
     response_top_k,
     stored_bytes_per_token,
     top_k,
+    write_teacher_top_k,
 )
-
-QWEN_VOCAB = 151_936  # Qwen-1.5's vocabulary (config vocab_size)
+from mmdistill.training import ConversationCollator, ConversationDataset
 
 
 def random_examples(count, vocab_size, k, seed=0):
@@ -65,10 +67,10 @@ def test_reading_one_example_opens_only_its_shard(tmp_path, monkeypatch):
 
 def test_bytes_per_token_for_the_toy_and_for_a_152k_vocabulary(tmp_path):
     assert index_dtype(300) == np.uint16 and index_dtype(65_536) == np.uint16
-    assert index_dtype(QWEN_VOCAB) == np.uint32  # 152K ids need 18 bits
+    assert index_dtype(QWEN_VOCAB_SIZE) == np.uint32  # 152K ids need 18 bits
     assert bytes_per_token(300, 16) == 16 * (2 + 2) + 2 == 66
-    assert bytes_per_token(QWEN_VOCAB, 16) == 16 * (4 + 2) + 2 == 98
-    assert bytes_per_token(QWEN_VOCAB, 24) == 146 <= 150
+    assert bytes_per_token(QWEN_VOCAB_SIZE, 16) == 16 * (4 + 2) + 2 == 98
+    assert bytes_per_token(QWEN_VOCAB_SIZE, 24) == 146 <= 150
     write(tmp_path, random_examples(40, vocab_size=300, k=16), 300, 16, tokens_per_shard=10_000)
     tokens = json.loads((tmp_path / "index.json").read_text())["tokens"]
     assert 66 < stored_bytes_per_token(tmp_path) < 66 + 3000 / tokens  # the rest: npy headers, offsets, index
@@ -85,12 +87,12 @@ def peaked_log_probs(rows, vocab_size, seed=0):
 
 def test_top_k_kl_error_is_below_its_bound_and_1e_3_on_a_peaked_teacher():
     """KL(p || approximation) <= (tail mass) * log(V - k): the tail's KL to a uniform spread is at most log(V - k)."""
-    for log_probs in (peaked_log_probs(16, QWEN_VOCAB), torch.randn(16, 2000).mul(3).log_softmax(dim=-1)):
+    for log_probs in (peaked_log_probs(16, QWEN_VOCAB_SIZE), torch.randn(16, 2000).mul(3).log_softmax(dim=-1)):
         k = 16
         tail_mass = 1 - log_probs.topk(k, dim=-1).values.exp().sum(dim=-1)
         bound = (tail_mass * math.log(log_probs.shape[-1] - k)).mean().item()
         assert 0 <= approximation_kl(log_probs, k) <= bound + 1e-6
-    assert approximation_kl(peaked_log_probs(16, QWEN_VOCAB), 16) < 1e-3
+    assert approximation_kl(peaked_log_probs(16, QWEN_VOCAB_SIZE), 16) < 1e-3
 
 
 def test_stored_top_k_of_a_batch_gives_the_full_teacher_loss_to_within_the_kl_error(tmp_path):
@@ -107,3 +109,24 @@ def test_stored_top_k_of_a_batch_gives_the_full_teacher_loss_to_within_the_kl_er
     assert sparse.item() == pytest.approx(mimic_distillation_loss(student, teacher, labels).item(), abs=1e-3)
     with pytest.raises(ValueError, match="truncated"):
         sparse_mimic_distillation_loss(student, TopK(*(part[:-1] for part in batch)), labels)
+
+
+def test_teacher_top_k_of_a_dataset_lines_up_with_the_training_labels(tiny_checkpoint, benchmark_files, tmp_path):
+    model, processor = load_llava(tiny_checkpoint)
+    records = [{"id": str(i), "image": f"images/{i % 4}.png",
+                "conversations": [{"from": "human", "value": "<image>\nwhat color is the circle ?"},
+                                  {"from": "gpt", "value": "red circle" + " circle" * i}]} for i in range(5)]
+    dataset = ConversationDataset(records, benchmark_files["mc"].parent, processor, num_image_tokens(model.config))
+    collator = ConversationCollator(processor.tokenizer.pad_token_id)
+    summary = write_teacher_top_k(model, dataset, collator, tmp_path, k=4, batch_size=2, tokens_per_shard=8)
+    reader = TeacherLogitsReader(tmp_path)
+    labels = [collator([dataset[i]])["labels"] for i in range(len(dataset))]
+    assert [len(top.indices) for top in reader] == [int(predicting_positions(row).sum()) for row in labels]
+    assert summary["tokens"] == reader.index["tokens"] and summary["bytes_per_token_152k_vocabulary"] == 4 * 6 + 2
+    assert summary["kl_nats_per_token"] >= 0
+    example = collator([dataset[3]])  # alone, unpadded: the same rows as in its padded batch
+    with torch.no_grad():
+        logits = model(**{key: value for key, value in example.items() if key != "labels"}).logits
+    alone = response_top_k(logits, example["labels"], 4)[0]
+    assert torch.equal(reader[3].indices, alone.indices)
+    torch.testing.assert_close(reader[3].log_probs, alone.log_probs, atol=1e-2, rtol=1e-3)

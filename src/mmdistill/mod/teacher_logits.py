@@ -37,6 +37,7 @@ from mmdistill.mod.losses import TopK, dense_log_probs, mean_kl, predicting_posi
 VALUE_DTYPE = np.float16
 FORMAT = "mmdistill teacher top-k log-probs v1"
 PARTS = ("indices", "log_probs", "log_residual")
+QWEN_VOCAB_SIZE = 151_936  # Qwen-1.5's, the paper's teacher and student family
 
 
 def index_dtype(vocab_size: int) -> np.dtype:
@@ -162,6 +163,36 @@ class TeacherLogitsReader:
 
     def __iter__(self) -> Iterator[TopK]:
         return (self[example] for example in range(len(self)))
+
+
+@torch.no_grad()
+def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: int, batch_size: int = 8,
+                        tokens_per_shard: int = 1_000_000) -> dict[str, float | int]:
+    """Run the frozen teacher over `dataset` in order and store its `response_top_k`; returns the measurements.
+
+    `dataset` and `collator` are the ones the student trains with (e.g.
+    `mmdistill.training.ConversationDataset`), so rows line up with its labels. The
+    summary gives the tokens, the bytes per token on disk and for a 152K vocabulary,
+    and the mean KL(full || top-k approximation) per token over every stored token.
+    """
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    vocab_size = teacher.get_output_embeddings().out_features
+    tokens, kl_sum = 0, 0.0
+    with TeacherLogitsWriter(directory, vocab_size, k, tokens_per_shard) as writer:
+        for start in range(0, len(dataset), batch_size):
+            batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+            inputs = {key: value.to(device) for key, value in batch.items() if key != "labels"}
+            logits = teacher(**inputs).logits.float().cpu()
+            full = logits[predicting_positions(batch["labels"])].log_softmax(dim=-1)
+            tokens += len(full)
+            kl_sum += approximation_kl(full, k) * len(full)
+            for top in response_top_k(logits, batch["labels"], k):
+                writer.add(top)
+    return {"examples": len(dataset), "tokens": tokens, "k": k, "vocab_size": vocab_size,
+            "bytes_per_token": stored_bytes_per_token(directory),
+            "bytes_per_token_152k_vocabulary": bytes_per_token(QWEN_VOCAB_SIZE, k),
+            "kl_nats_per_token": kl_sum / max(tokens, 1)}
 
 
 def stored_bytes_per_token(directory: str | Path) -> float:
