@@ -95,7 +95,8 @@ def test_dpo_value_and_gradient_sign_on_a_hand_made_pair():
     margin = 0.1 * ((-5.0 + 6.0) - (-6.0 + 5.0))
     assert loss.item() == pytest.approx(-math.log(1 / (1 + math.exp(-margin))))
     loss.backward()
-    assert chosen.grad.item() < 0 < rejected.grad.item()  # raising log pi(y+) lowers the loss, raising log pi(y-) raises it
+    # raising log pi(y+) lowers the loss, raising log pi(y-) raises it
+    assert chosen.grad.item() < 0 < rejected.grad.item()
     with torch.no_grad():
         higher_chosen = preference_distillation_loss(chosen + 0.5, rejected, teacher_chosen, teacher_rejected, beta=0.1)
     assert higher_chosen < loss

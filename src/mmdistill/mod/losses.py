@@ -35,7 +35,7 @@ def predicting_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log pi(y | x) per sequence: the sum of log-probs of the supervised tokens, shape (batch,)."""
+    """log pi(y | x) per sequence (eq. 8's terms): the sum of the supervised tokens' log-probs, shape (batch,)."""
     log_probs = logits[:, :-1].float().log_softmax(dim=-1)
     targets = labels[:, 1:]
     supervised = targets != IGNORE_INDEX
@@ -52,7 +52,7 @@ class TopK(NamedTuple):
 
 
 def dense_log_probs(top: TopK, vocab_size: int) -> torch.Tensor:
-    """Full-vocabulary log-probs (tokens x vocabulary): the top-k values, the residual mass spread evenly over the rest."""
+    """Full-vocabulary log-probs (tokens x vocabulary): the top-k values, the residual spread evenly over the rest."""
     others = max(vocab_size - top.indices.shape[-1], 1)
     log_residual = top.log_residual.float().clamp(min=-1e4)  # a zero residual stays finite: KL needs 0 * log 0 = 0
     spread = log_residual.unsqueeze(-1) - math.log(others)
@@ -63,7 +63,8 @@ def dense_log_probs(top: TopK, vocab_size: int) -> torch.Tensor:
 
 def mean_kl(teacher_log_probs: torch.Tensor, student_log_probs: torch.Tensor) -> torch.Tensor:
     """Mean over rows of KL(pi_T || pi_S) = sum_v pi_T(v) (log pi_T(v) - log pi_S(v)); rows are tokens."""
-    return F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="sum") / max(len(student_log_probs), 1)
+    total = F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="sum")
+    return total / max(len(student_log_probs), 1)
 
 
 def mimic_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -71,7 +72,7 @@ def mimic_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.
     """Eq. 6: KL(pi_T || pi_S) per supervised token, averaged, with the full-vocabulary teacher.
 
     Student and teacher logits are compared at the same position t, where both predict
-    token t + 1 (the official code compares position t with t + 1).
+    token t + 1; the official LLaVA-MoD code is off by one here.
     """
     positions = predicting_positions(labels)
     teacher = teacher_logits[positions].float().log_softmax(dim=-1)
@@ -87,7 +88,7 @@ def sparse_mimic_distillation_loss(student_logits: torch.Tensor, teacher: TopK, 
     """
     positions = predicting_positions(labels)
     if len(teacher.indices) != positions.sum():
-        raise ValueError(f"{len(teacher.indices)} teacher rows for {positions.sum()} supervised tokens: "
+        raise ValueError(f"{len(teacher.indices)} teacher rows for {int(positions.sum())} supervised tokens: "
                          "were the sequences truncated differently from when the teacher's top-k was stored?")
     student = student_logits[positions].float().log_softmax(dim=-1)
     return mean_kl(dense_log_probs(teacher, student.shape[-1]), student)
