@@ -7,6 +7,8 @@ up, down) is copied into N experts, and each layer gets a new linear router W_r
 Vision tower, projector, attention, norms, embeddings and LM head are copied as they
 are. The result is a plain transformers checkpoint: `save_pretrained` and
 `LlavaForConditionalGeneration.from_pretrained` run and generate it, no DeepSpeed.
+Mixtral has no attention biases, so a Qwen-1.5 student (the paper's) would need
+transformers' Qwen2-MoE classes instead; only Llama language models are upcycled here.
 
 **Routing weights.** Eq. 3-4 weight expert i by its softmax value r_i as it is, so
 the top-k weights sum to less than 1. Mixtral renormalizes the top-k values to sum to
