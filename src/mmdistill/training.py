@@ -1,16 +1,18 @@
 """The one training loop every stage uses: HF `Trainer` with AdamW and linear warmup.
 
-Stages differ only in the model, the dataset/collator and which parameters are
-trainable: CLIP contrastive pretraining, causal-LM pretraining, projector alignment
-(CoMD stage 1), instruction tuning (teacher and CoMD stage 2) and downstream
-fine-tuning all call `train`.
+Stages differ only in the model, the dataset/collator, which parameters are
+trainable and, where the model's own loss is not the objective, the `Objective`:
+CLIP contrastive pretraining, causal-LM pretraining, projector alignment (CoMD
+stage 1), instruction tuning (teacher and CoMD stage 2), downstream fine-tuning and
+LLaVA-MoD's distillation stages (`mmdistill.mod.objectives`) all call `train`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from PIL import Image
@@ -38,18 +40,59 @@ class TrainSettings:
     deepspeed: str | None = None
 
 
+class Objective(Protocol):
+    """A loss other than the model's own: (model, batch) -> (total loss, its named terms for the loss curve).
+
+    `components` names every term it may report; the total is a mean over the batch.
+    """
+
+    components: tuple[str, ...]
+
+    def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
+class _ObjectiveTrainer(Trainer):
+    """`Trainer` whose loss is an `Objective`; each term is averaged between two logs, as the loss is."""
+
+    loss_is_scaled_for_ga = False  # an objective returns a per-batch mean
+
+    def __init__(self, objective: Objective, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.objective = objective
+        self.terms: dict[str, list[float]] = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, terms = self.objective(model, inputs)
+        for name, value in terms.items():
+            self.terms[name].append(float(value.detach()))
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            logs.update({name: sum(values) / len(values) for name, values in self.terms.items()})
+            self.terms.clear()
+        super().log(logs, start_time)
+
+
 class _LossHistory(TrainerCallback):
-    def __init__(self) -> None:
+    def __init__(self, components: tuple[str, ...] = ()) -> None:
+        self.components = components
         self.records: list[dict[str, float]] = []
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.records.append({"step": state.global_step, "loss": float(logs["loss"]),
-                                 "learning_rate": float(logs.get("learning_rate", 0.0))})
+                                 "learning_rate": float(logs.get("learning_rate", 0.0)),
+                                 **{name: float(logs[name]) for name in self.components if name in logs}})
 
 
-def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: str | Path) -> dict[str, Any]:
-    """Train `model` in place on `dataset`; returns a summary with the loss curve."""
+def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: str | Path,
+          loss: Objective | None = None) -> dict[str, Any]:
+    """Train `model` in place on `dataset`; returns a summary with the loss curve.
+
+    The objective is the model's own loss, or `loss` when given; then the loss curve
+    also holds the terms it reports (`Objective.components`).
+    """
     seed_everything(settings.seed)
     steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
     args = TrainingArguments(
@@ -73,8 +116,10 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )
-    history = _LossHistory()
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[history])
+    history = _LossHistory(loss.components if loss else ())
+    common = {"model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
+              "callbacks": [history]}
+    trainer = Trainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
     result = trainer.train()
     return {
         "train_loss": float(result.training_loss),
