@@ -19,10 +19,12 @@ from transformers import (
     LlavaForConditionalGeneration,
     LlavaProcessor,
 )
+from transformers.models.mixtral.modeling_mixtral import MixtralExperts, MixtralTopKRouter
 
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 
-TRAINABLE_PARTS = ("projector", "language_model", "vision_tower")
+# experts and router: the FFN experts and routers of a mixture-of-experts LLM (mmdistill.mod.upcycling)
+TRAINABLE_PARTS = ("projector", "language_model", "vision_tower", "experts", "router")
 
 
 def num_image_tokens(config: LlavaConfig) -> int:
@@ -98,7 +100,13 @@ def set_trainable(model: LlavaForConditionalGeneration, parts: list[str]) -> dic
         "projector": [model.model.multi_modal_projector],
         "language_model": [model.model.language_model, model.lm_head],
         "vision_tower": [model.model.vision_tower],
+        "experts": [module for module in model.modules() if isinstance(module, MixtralExperts)],
+        "router": [module for module in model.modules() if isinstance(module, MixtralTopKRouter)],
     }
+    for part in set(parts) & {"experts", "router"}:
+        if not modules[part]:
+            raise ValueError(f"trainable part {part!r}: the language model has no mixture-of-experts layers; "
+                             "upcycle it first (mmdistill.mod.upcycling.upcycle_llava)")
     model.requires_grad_(False)
     counts = {}
     for part in parts:
