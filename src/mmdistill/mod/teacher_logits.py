@@ -38,6 +38,7 @@ VALUE_DTYPE = np.float16
 FORMAT = "mmdistill teacher top-k log-probs v1"
 PARTS = ("indices", "log_probs", "log_residual")
 QWEN_VOCAB_SIZE = 151_936  # Qwen-1.5's, the paper's teacher and student family
+MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values")
 
 
 def index_dtype(vocab_size: int) -> np.dtype:
@@ -170,10 +171,12 @@ def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: in
                         tokens_per_shard: int = 1_000_000) -> dict[str, float | int]:
     """Run the frozen teacher over `dataset` in order and store its `response_top_k`; returns the measurements.
 
-    `dataset` and `collator` are the ones the student trains with (e.g.
-    `mmdistill.training.ConversationDataset`), so rows line up with its labels. The
-    summary gives the tokens, the bytes per token on disk and for a 152K vocabulary,
-    and the mean KL(full || top-k approximation) per token over every stored token.
+    `dataset` and `collator` are the ones the student trains with
+    (`mmdistill.mod.data.DistillationDataset`, or `mmdistill.training.ConversationDataset`
+    for the response tokens), so rows line up with its `distill_labels` (or `labels`).
+    The summary gives the tokens, the bytes per token on disk and for a 152K
+    vocabulary, and the mean KL(full || top-k approximation) per token over every
+    stored token.
     """
     teacher.eval()
     device = next(teacher.parameters()).device
@@ -182,12 +185,12 @@ def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: in
     with TeacherLogitsWriter(directory, vocab_size, k, tokens_per_shard) as writer:
         for start in range(0, len(dataset), batch_size):
             batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-            inputs = {key: value.to(device) for key, value in batch.items() if key != "labels"}
-            logits = teacher(**inputs).logits.float().cpu()
-            full = logits[predicting_positions(batch["labels"])].log_softmax(dim=-1)
+            labels = batch.get("distill_labels", batch["labels"])
+            logits = teacher(**{key: batch[key].to(device) for key in MODEL_INPUTS}).logits.float().cpu()
+            full = logits[predicting_positions(labels)].log_softmax(dim=-1)
             tokens += len(full)
             kl_sum += approximation_kl(full, k) * len(full)
-            for top in response_top_k(logits, batch["labels"], k):
+            for top in response_top_k(logits, labels, k):
                 writer.add(top)
     return {"examples": len(dataset), "tokens": tokens, "k": k, "vocab_size": vocab_size,
             "bytes_per_token": stored_bytes_per_token(directory),
