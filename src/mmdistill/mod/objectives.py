@@ -34,7 +34,7 @@ def vocabulary_size(model) -> int:
 
 
 def check_teacher(student, teacher) -> None:
-    """Teacher and student must share the vocabulary and the image tokens of their inputs, or KL and DPO mean nothing."""
+    """Teacher and student must share the vocabulary and the image tokens of their inputs: KL and DPO compare them."""
     if vocabulary_size(student) != vocabulary_size(teacher):
         raise ValueError(f"the teacher's vocabulary has {vocabulary_size(teacher)} tokens and the student's "
                          f"{vocabulary_size(student)}: LLaVA-MoD needs teacher and student of one tokenizer family")
