@@ -49,7 +49,7 @@ def frozen(model):
     return model.eval().requires_grad_(False)
 
 
-def forward(model, inputs: dict[str, Any], **kwargs) -> tuple[Any, torch.Tensor | None]:
+def forward_with_aux(model, inputs: dict[str, Any], **kwargs) -> tuple[Any, torch.Tensor | None]:
     """The model's outputs on the batch, and its load-balancing term (None for a dense model)."""
     with recorded_router_logits(model) as router_logits:
         outputs = model(**{key: inputs[key] for key in MODEL_INPUTS}, **kwargs)
@@ -88,7 +88,7 @@ class MimicDistillation:
 
     def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         distill_labels = inputs["distill_labels"]
-        outputs, aux = forward(model, inputs, labels=inputs["labels"] if self.cross_entropy else None)
+        outputs, aux = forward_with_aux(model, inputs, labels=inputs["labels"] if self.cross_entropy else None)
         if self.teacher is not None:
             kl = mimic_distillation_loss(outputs.logits, teacher_logits(self.teacher, inputs), distill_labels)
         else:
@@ -132,7 +132,7 @@ class PreferenceDistillation:
     def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         labels = inputs["labels"]
         pairs = len(labels) // 2  # chosen rows first, then the rejected ones
-        outputs, aux = forward(model, inputs)
+        outputs, aux = forward_with_aux(model, inputs)
         student = sequence_log_probs(outputs.logits, labels)
         teacher = sequence_log_probs(teacher_logits(self.teacher, inputs), labels)
         dpo = preference_distillation_loss(student[:pairs], student[pairs:], teacher[:pairs], teacher[pairs:],
