@@ -65,28 +65,3 @@ def test_set_trainable_freezes_all_but_the_named_parts(tiny_checkpoint):
     assert counts["projector"] == sum(p.numel() for p in model.model.multi_modal_projector.parameters())
     with pytest.raises(ValueError, match="unknown trainable part"):
         set_trainable(model, ["decoder"])
-
-
-def test_batches_group_examples_of_similar_length(tmp_path):
-    from torch import nn
-    from transformers import TrainingArguments
-
-    from mmdistill.training import _LengthGroupedTrainer
-
-    class Lengths(torch.utils.data.Dataset):
-        lengths = [(index * 37) % 100 + 1 for index in range(6400)]
-
-        def __len__(self):
-            return len(self.lengths)
-
-        def __getitem__(self, index):
-            return {"input_ids": [1] * self.lengths[index]}
-
-    dataset = Lengths()
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=32, report_to=[], seed=0)
-    sampler = _LengthGroupedTrainer(model=nn.Linear(1, 1), args=args, train_dataset=dataset)._get_train_sampler()
-    order = list(sampler)
-    assert sorted(order) == list(range(len(dataset)))  # every example once per epoch
-    batches = [[dataset.lengths[i] for i in order[start:start + 32]] for start in range(0, len(order), 32)]
-    padded = sum(max(batch) * len(batch) for batch in batches)
-    assert sum(dataset.lengths) / padded > 0.9  # random batches of these lengths are about half padding

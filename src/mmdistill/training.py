@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from mmdistill.seeding import seed_everything
 from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
@@ -52,24 +51,7 @@ class Objective(Protocol):
     def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
-class _LengthGroupedTrainer(Trainer):
-    """`Trainer` that batches examples of similar length when the dataset knows its `lengths`.
-
-    Random batches of the toy data are 43% padding; grouped ones under 1%, with the
-    same examples per epoch (transformers' `LengthGroupedSampler`: shuffled mega-batches
-    sorted by length, the longest batch first).
-    """
-
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        lengths = getattr(dataset, "lengths", None)
-        if lengths is None:
-            return super()._get_train_sampler(train_dataset)
-        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return LengthGroupedSampler(batch, lengths=lengths)
-
-
-class _ObjectiveTrainer(_LengthGroupedTrainer):
+class _ObjectiveTrainer(Trainer):
     """`Trainer` whose loss is an `Objective`; each term is averaged between two logs, as the loss is."""
 
     loss_is_scaled_for_ga = False  # an objective returns a per-batch mean
@@ -137,7 +119,7 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
     history = _LossHistory(loss.components if loss else ())
     common = {"model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
               "callbacks": [history]}
-    trainer = _LengthGroupedTrainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
+    trainer = Trainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
     result = trainer.train()
     return {
         "train_loss": float(result.training_loss),
@@ -176,10 +158,6 @@ class ConversationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.examples)
 
-    @property
-    def lengths(self) -> list[int]:
-        return [len(input_ids) for _, input_ids, _ in self.examples]
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, input_ids, labels = self.examples[index]
         pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
@@ -211,10 +189,6 @@ class TextDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.examples)
-
-    @property
-    def lengths(self) -> list[int]:
-        return [len(ids) for ids in self.examples]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"input_ids": self.examples[index]}
