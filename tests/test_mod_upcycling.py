@@ -9,13 +9,8 @@ from transformers.models.mixtral.modeling_mixtral import MixtralTopKRouter
 
 from mmdistill.conversation import IGNORE_INDEX, encode_conversation
 from mmdistill.models.llava import load_llava, num_image_tokens, save_llava
-from mmdistill.mod.upcycling import (
-    checkpoint_parameter_counts,
-    parameter_counts,
-    recorded_router_logits,
-    router_aux_loss,
-    upcycle_llava,
-)
+from mmdistill.mod.parameters import checkpoint_parameter_counts
+from mmdistill.mod.upcycling import parameter_counts, recorded_router_logits, router_aux_loss, upcycle_llava
 
 from conftest import build_tiny_llava
 

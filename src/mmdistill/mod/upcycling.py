@@ -32,10 +32,7 @@ logits that `recorded_router_logits` collects during the forward pass.
 from __future__ import annotations
 
 import copy
-import json
-import math
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import torch
@@ -104,26 +101,6 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
             experts = module.experts
             per_expert = (experts.gate_up_proj.numel() + experts.down_proj.numel()) // experts.num_experts
             inactive += (experts.num_experts - module.top_k) * per_expert
-    return {"total": total, "active": total - inactive}
-
-
-def checkpoint_parameter_counts(directory) -> dict[str, int]:
-    """`parameter_counts` of a saved checkpoint, dense or MoE, from its config and safetensors
-    headers: no weights are loaded, so a table can count the teacher's too."""
-    from safetensors import safe_open
-
-    directory = Path(directory)
-    text_config = json.loads((directory / "config.json").read_text()).get("text_config", {})
-    experts, active = text_config.get("num_local_experts"), text_config.get("num_experts_per_tok")
-    total = inactive = 0
-    for path in sorted(directory.glob("*.safetensors")):
-        with safe_open(path, "pt") as handle:
-            for name in handle.keys():
-                count = math.prod(handle.get_slice(name).get_shape())
-                total += count
-                # `mlp.experts.*` in memory, `block_sparse_moe.experts.<i>.*` in the saved (legacy) layout
-                if experts and ".experts." in name:
-                    inactive += count // experts * (experts - active)
     return {"total": total, "active": total - inactive}
 
 
