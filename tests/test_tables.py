@@ -232,7 +232,7 @@ def test_comparison_table_has_benchmarks_average_hallucination_and_na_columns(tm
     assert teacher_row.extra == {"seeds": "", "n_seeds": 1}
     assert "MMHal score: n/a, no toy analog" in table.notes
     write_table(table, tmp_path / "t.csv", tmp_path / "t.md")
-    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    rows = list(csv.DictReader((tmp_path / "t.csv").read_text().splitlines()))
     assert rows[1]["MMHal score"] == "n/a" and rows[1]["MC_seed1"] == "100.0" and rows[1]["params_total"] == "7"
     with pytest.raises(ValueError, match="unknown column"):
         comparison_table("t", ["gqa"], [("m", "m", {}, {})])
