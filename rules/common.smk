@@ -253,6 +253,7 @@ def mod_reuses_comd_stage1():
 
 
 def mod_init_checkpoint(seed):
+    """The initialized student (eq. 5) of training seed `seed`: CoMD's stage-1 student, or rule mod_init's."""
     return model_checkpoint(model_id("student_stage1" if mod_reuses_comd_stage1() else "mod-init", seed))
 
 
