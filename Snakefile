@@ -1,4 +1,4 @@
-# mmdistill: CoMD (and later LLaVA-MoD) as file-based rules, from raw data to tables.
+# mmdistill: CoMD and LLaVA-MoD as file-based rules, from raw data to tables.
 # Default config: the built-in toy world (config.yaml). See README.md.
 
 import os
@@ -22,10 +22,15 @@ include: "rules/comd_stage2.smk"
 include: "rules/comd_baselines.smk"
 include: "rules/evaluation.smk"
 include: "rules/report.smk"
+include: "rules/mod_teacher_logits.smk"
+include: "rules/mod_distillation.smk"
+include: "rules/mod_preference.smk"
+include: "rules/mod_tables.smk"
 
 
 rule all:
-    """Everything: the summary page, tables 1-5 and Figure 4."""
+    """Everything: the summary page, CoMD's tables 1-5 and Figure 4, LLaVA-MoD's tables 2-8."""
     input:
         "results/summary.md",
         rules.tables.input,
+        rules.mod_tables.input,

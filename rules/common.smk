@@ -12,6 +12,10 @@ if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
                       "with real `data.benchmarks` set it to 'teacher' or drop 'open' from `evaluation.benchmarks`")
 
+if config["mod"]["top_k"] > config["mod"]["experts"]:
+    raise ConfigError(f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
+                      f"`mod.experts` ({config['mod']['experts']})")
+
 if config["toy_world"]["seed_set_scenes"] > config["toy_world"]["scenes"]["instruct"]:
     raise ConfigError(f"config: `toy_world.seed_set_scenes`: {config['toy_world']['seed_set_scenes']} is more than "
                       f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})")
@@ -31,7 +35,8 @@ SEED_POOLS = "results/comd/iter0"
 # Models on the summary page. A scored model's id (its path under results/models/ and
 # results/scores/) is `teacher` or `seed<s>/<name>` (see model_id); every id matches SCORED_MODEL_PATTERN.
 SCORED_MODELS = ["teacher", "student_stage1"]
-SCORED_MODEL_PATTERN = "teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+)"
+SCORED_MODEL_PATTERN = ("teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+"
+                        "|mod-(kd|kd-all|sft)-(dense|e[0-9]+t[0-9]+)(-pref)?)")
 
 
 wildcard_constraints:
@@ -213,3 +218,84 @@ def score_files(models, benchmarks):
     model-major: `results/scores/<model id>/<bench>.json`."""
     return [f"results/scores/{model}/{bench}.json" for name in models for model in model_ids(name)
             for bench in evaluated(benchmarks)]
+
+
+# LLaVA-MoD (rules/mod_*.smk). Its students are `seed<s>/mod-<recipe>-<architecture>[-pref]`:
+# recipe `kd` (mimic distillation of the response), `kd-all` (of response and instruction,
+# table 7) or `sft` (cross-entropy on the same data, no teacher); architecture `dense` (after
+# eq. 6, or its SFT) or `e<N>t<k>` (upcycled to N experts, k active, after eq. 7); `-pref` after
+# preference distillation (eq. 8). All distil on the instruction seed set, with its gold answers.
+MOD = config["mod"]
+MOD_RECIPES = {"kd": "response", "kd-all": "all"}  # mimic distillation recipes: the tokens they distil
+MOD_DATA = source("instruction_seed", f"{WORLD}/instruction_seed.json")
+MOD_IMAGES = source("instruction_seed_image_root", f"{WORLD}/images")
+
+
+def mod_recipe(tokens):
+    """The mimic distillation recipe that distils `tokens` (response or all)."""
+    return next(recipe for recipe, distilled in MOD_RECIPES.items() if distilled == tokens)
+
+
+def mod_sparse(recipe, experts=MOD["experts"], top_k=MOD["top_k"]):
+    """The student of `recipe` after the dense-to-sparse stage, E<experts>T<top_k> (default: mod.experts, mod.top_k)."""
+    return f"mod-{recipe}-e{experts}t{top_k}"
+
+
+MOD_MIMIC = mod_sparse(mod_recipe(MOD["distillation_tokens"]))  # LLaVA-MoD after mimic distillation
+MOD_STUDENT = f"{MOD_MIMIC}-pref"  # LLaVA-MoD: mimic, then preference distillation
+MOD_SFT = "mod-sft-dense"  # the dense SFT student: every MoD table's baseline
+
+
+def mod_reuses_comd_stage1():
+    """Initialization (eq. 5) is CoMD's stage 1 (projector only, filtered captions): with mod.init equal to it,
+    the stage-1 student of the same seed is that model, and MoD starts from it."""
+    return MOD["init"] == {"trainable": ["projector"], "train": config["comd"]["stage1"]["train"]}
+
+
+def mod_init_checkpoint(seed):
+    """The initialized student (eq. 5) of training seed `seed`: CoMD's stage-1 student, or rule mod_init's."""
+    return model_checkpoint(model_id("student_stage1" if mod_reuses_comd_stage1() else "mod-init", seed))
+
+
+def mod_teacher_inputs(recipe):
+    """What a mimic distillation job reads of the teacher: its checkpoint (online) or its stored top-k
+    for the recipe's tokens (offline, rule mod_teacher_logits)."""
+    if MOD["teacher_logits"]["source"] == "online":
+        return {"teacher": teacher_checkpoint()}
+    return {"logits": f"results/mod/teacher_logits/{MOD_RECIPES[recipe]}"}
+
+
+def mod_pairs_dir(seed, sparse):
+    """Where the preference pairs of sparse student `sparse` (a model name) with training seed `seed` lie."""
+    return f"results/mod/seed{seed}/{sparse}"
+
+
+def mod_pair_inputs(wildcards):
+    """What the pairs are made of: the student and the seed set's questions, or CoMD's assessment."""
+    if MOD["preference"]["pairs"] == "comd_assessment":
+        last = config["comd"]["stage2"]["iterations"]
+        return {name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")
+                for name in ("assessment", "judge_failures")}
+    student = mod_sparse(wildcards.recipe, wildcards.experts, wildcards.top_k)
+    return {"student": model_checkpoint(model_id(student, wildcards.seed)), "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
+
+
+def mod_table_scores(columns, rows):
+    """Score files a MoD table reads: its rows' models on its benchmark columns, and on open-ended for the
+    hallucination rates of the detail descriptions."""
+    benchmarks = [column for column in columns if column in BENCHMARKS]
+    if "hallucinated responses" in columns and "open" not in benchmarks:
+        benchmarks.append("open")
+    return score_files([model for _, model in rows], benchmarks)
+
+
+def mod_table_checkpoints(rows):
+    """One checkpoint per row, whose parameters the table counts (every training seed's has the same shape)."""
+    return [model_checkpoint(model_ids(model)[0]) for _, model in rows]
+
+
+def mod_pair_reports(rows):
+    """The preference pairs reports, one per training seed, of the rows' student after preference distillation."""
+    models = [model for _, model in rows if model.endswith("-pref")]
+    return [f"{mod_pairs_dir(seed, model.removesuffix('-pref'))}/preference_report.json" for model in models
+            for seed in SEEDS]

@@ -1,26 +1,29 @@
-# LLaVA-MoD §3 (issue #8): the teacher's top-k log-probs for every response token of the
-# distillation set, the input of offline mimic distillation, and their measurements.
-# DRAFT, not included in the Snakefile yet: the `mod` config block and the toy
-# distillation set (captions and conversations) are still to be settled; until then it
-# reads the teacher's gold conversations.
+# LLaVA-MoD §3 (issue #8): the teacher's top-k log-probs for every distilled token of the
+# distillation set (the instruction seed set), the input of offline mimic distillation
+# (mod.teacher_logits.source: offline), and their measurements in results/bench/. The
+# teacher is one model, so its logits serve every training seed.
 
 
 rule mod_teacher_logits:
-    """Top-k ids, log-probs and residual mass per response token, as shards that stream from disk."""
+    """Top-k ids, log-probs and residual mass per distilled token (`tokens`: response or all), as shards that
+    stream from disk; bytes per token and the KL of the top-k approximation to the full distribution."""
     input:
         teacher=teacher_checkpoint(),
-        data=rules.toy_instructions.output.teacher_gold,
-        images=rules.toy_scenes.output.images,
+        data=MOD_DATA,
+        images=MOD_IMAGES,
     output:
-        logits=directory("results/mod/teacher_logits"),
-        bench="results/bench/teacher_logits.json",
+        logits=directory("results/mod/teacher_logits/{tokens}"),
+        bench="results/bench/teacher_logits_{tokens}.json",
+    wildcard_constraints:
+        tokens="response|all",
     params:
         seed=config["seed"],
-        image_root=image_root("teacher_gold"),
-        k=config["mod"]["teacher_logits"]["k"],
-        batch_size=config["mod"]["teacher_logits"]["batch_size"],
+        image_root=image_root("instruction_seed_image_root"),
+        tokens=lambda wildcards: wildcards.tokens,
+        k=MOD["teacher_logits"]["k"],
+        batch_size=MOD["teacher_logits"]["batch_size"],
     log:
-        log_path("mod_teacher_logits"),
+        log_path("mod_teacher_logits", "{tokens}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"

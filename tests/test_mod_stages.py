@@ -9,7 +9,7 @@ from transformers import LlavaForConditionalGeneration
 from mmdistill.io import write_json, write_jsonl
 from mmdistill.models.llava import load_llava, num_image_tokens, set_trainable
 from mmdistill.mod.data import DistillationCollator, DistillationDataset
-from mmdistill.mod.stages import distill_dense, distill_sparse, preference_distill
+from mmdistill.mod.stages import distill_dense, distill_sparse, finetune_sparse, preference_distill
 from mmdistill.mod.teacher_logits import write_teacher_top_k
 
 from conftest import build_tiny_llava
@@ -105,6 +105,26 @@ def test_sparse_distillation_trains_experts_router_and_projector_only(dense, spa
         assert not changed(before, after, frozen), frozen
     assert changed(before, after, "multi_modal_projector")
     assert [name for name in after if ".mlp." in name and name not in before]  # experts and routers are new
+
+
+def test_sparse_fine_tuning_is_eq_7_without_the_teacher(files, dense):
+    output, summary_path = stage_paths(files, "sparse_sft")
+    summary = finetune_sparse(output, summary_path, dense[0], files["data"], files["images"], TRAIN, seed=0)
+    assert_learned(summary, "ce")
+    assert set(summary["loss_curve"][0]) >= {"ce", "aux"} and "kl" not in summary["loss_curve"][0]
+    assert set(summary["trainable_parts"]) == {"projector", "experts", "router"}
+    assert LlavaForConditionalGeneration.from_pretrained(output).config.text_config.num_local_experts == 4
+
+
+def test_one_expert_is_the_dense_architecture_through_the_sparse_stage(files, dense):
+    """Table 8's dense row: E1T1 trains the same parts as E4T1 with every parameter active."""
+    output, summary_path = stage_paths(files, "e1t1")
+    summary = distill_sparse(output, summary_path, dense[0], files["data"], files["images"],
+                             {**TRAIN, "epochs": 1}, seed=0, num_experts=1, top_k=1, teacher=files["teacher"])
+    assert summary["parameters"]["active"] == summary["parameters"]["total"]
+    assert summary["parameters"]["total"] == sum(p.numel() for p in weights(dense[0]).values()) + \
+        LlavaForConditionalGeneration.from_pretrained(output).config.text_config.num_hidden_layers * \
+        LlavaForConditionalGeneration.from_pretrained(output).config.text_config.hidden_size  # one router row per layer
 
 
 def test_preference_distillation_lowers_the_dpo_loss(files, sparse):

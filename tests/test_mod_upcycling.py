@@ -9,6 +9,7 @@ from transformers.models.mixtral.modeling_mixtral import MixtralTopKRouter
 
 from mmdistill.conversation import IGNORE_INDEX, encode_conversation
 from mmdistill.models.llava import load_llava, num_image_tokens, save_llava
+from mmdistill.mod.parameters import checkpoint_parameter_counts
 from mmdistill.mod.upcycling import parameter_counts, recorded_router_logits, router_aux_loss, upcycle_llava
 
 from conftest import build_tiny_llava
@@ -124,3 +125,9 @@ def test_aux_loss_is_added_once(moe, batch):
     torch.testing.assert_close(aux_term, 0.01 * reference.aux_loss)
     torch.testing.assert_close(outputs.loss + aux_term, reference.loss)
     assert aux_term > 0
+
+
+def test_parameter_counts_read_from_a_saved_checkpoint_equal_the_loaded_models(dense, moe, tmp_path):
+    for name, (model, processor) in {"dense": dense, "moe": (moe, dense[1])}.items():
+        save_llava(model, processor, tmp_path / name)
+        assert checkpoint_parameter_counts(tmp_path / name) == parameter_counts(model), name

@@ -1,4 +1,5 @@
-"""The whole default target on a minutes-long config: artifacts, provenance, scores, tables, reruns."""
+"""The whole default target on a minutes-long config: artifacts, provenance, scores, CoMD's and LLaVA-MoD's
+tables, reruns."""
 
 import csv
 import json
@@ -146,6 +147,118 @@ def test_tables_pool_each_models_per_seed_score_files(workdir):
     assert (results / "figure4.png").read_bytes()[:4] == b"\x89PNG"
 
 
+
+MOD_ROWS = {  # LLaVA-MoD tables: the models of their rows (tiny config: E4T2, response tokens, online teacher)
+    2: ["teacher", "mod-sft-dense", "comd-main-iter2", "mod-kd-e4t2-pref"],
+    3: ["teacher", "mod-sft-dense", "comd-main-iter2", "mod-kd-e4t2-pref"],
+    4: ["teacher", "mod-sft-dense", "mod-kd-e4t2", "mod-kd-e4t2-pref"],
+    5: ["teacher", "mod-sft-dense", "mod-kd-e4t2", "mod-kd-e4t2-pref"],
+    6: ["teacher", "mod-sft-dense", "mod-sft-e4t2", "mod-kd-e4t2"],
+    7: ["teacher", "mod-sft-dense", "mod-kd-all-e4t2", "mod-kd-e4t2"],
+    8: ["teacher", "mod-sft-dense", "mod-kd-e1t1", "mod-kd-e4t1"],
+}
+COMPREHENSION = {"MC": "mc", "SEED": "seed", "Open-ended": "open"}
+
+
+def _rate(records, column):
+    """A hallucination rate pooled as the tables do: the mean over seeds of each seed's rate."""
+    rates = []
+    for record in records.values():
+        described = [s for s in record["samples"] if "object_mentions" in s]
+        if column == "hallucinated responses":
+            rates.append(100 * sum(s["hallucinated_mentions"] > 0 for s in described) / len(described))
+        else:
+            rates.append(100 * sum(s["hallucinated_mentions"] for s in described)
+                         / sum(s["object_mentions"] for s in described))
+    return sum(rates) / len(rates)
+
+
+@pytest.mark.parametrize("n", sorted(MOD_ROWS))
+def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
+    rows = _csv(workdir / f"results/mod_table{n}.csv")
+    assert [row["model"] for row in rows] == MOD_ROWS[n]
+    assert (workdir / f"results/mod_table{n}.md").read_text().startswith("# ")
+    hallucination = n in (3, 5)
+    for row in rows:
+        columns = {"POPE": "pope"} if hallucination else COMPREHENSION
+        for column, bench in columns.items():
+            records = per_seed_scores(workdir, row["model"], bench)
+            assert float(row[column]) == pytest.approx(sum(r["score"] for r in records.values()) / len(records),
+                                                       abs=0.01), (row["model"], column)
+            if row["model"] != "teacher":
+                assert [float(row[f"{column}_seed{s}"]) for s in SEEDS] == \
+                    [pytest.approx(records[s]["score"], abs=0.01) for s in SEEDS]
+        if hallucination:
+            records = per_seed_scores(workdir, row["model"], "open")
+            for column in ("hallucinated responses", "hallucinated mentions"):
+                assert float(row[column]) == pytest.approx(_rate(records, column), abs=0.01), (row["model"], column)
+            assert row["MMHal score"] == row["MMHal hallucination rate"] == "n/a"
+        else:
+            by_seed = [per_seed_scores(workdir, row["model"], bench) for bench in COMPREHENSION.values()]
+            keys = list(by_seed[0])
+            mean = sum(sum(records[key]["score"] for records in by_seed) / 3 for key in keys) / len(keys)
+            assert float(row["Average"]) == pytest.approx(mean, abs=0.01), row["model"]
+            assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
+        assert int(row["n_seeds"]) == (1 if row["model"] == "teacher" else len(SEEDS))
+        assert 0 < int(row["params_active"]) <= int(row["params_total"])
+    params = {row["model"]: (int(row["params_total"]), int(row["params_active"])) for row in rows}
+    dense = params["mod-sft-dense"]
+    assert params["teacher"][0] > dense[0]
+    for model, (total, active) in params.items():
+        if model.startswith("mod-") and "e4" in model:
+            assert total > dense[0] and dense[0] < active < total, model  # experts added, the top-k active
+        elif model != "teacher":
+            assert active == total, model
+    if n == 8:
+        # E1T1 and E4T1 activate as many parameters but for the routers' three more rows per layer
+        assert 0 < params["mod-kd-e4t1"][1] - params["mod-kd-e1t1"][1] < 0.01 * params["mod-kd-e1t1"][1]
+    if n in (4, 5):
+        preference = rows[-1]
+        reports = [json.loads((workdir / f"results/mod/seed{s}/mod-kd-e4t2/preference_report.json").read_text())
+                   for s in SEEDS]
+        assert float(preference["preference_pairs"]) == pytest.approx(sum(r["pairs"] for r in reports) / len(SEEDS))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mod_stages_train_their_parts_from_the_comd_stage1_student(workdir, seed):
+    models = workdir / f"results/models/seed{seed}"
+
+    def summary(name):
+        return json.loads((models / f"{name}.training.json").read_text())
+
+    for name, parts, terms in (("mod-kd-dense", {"projector", "language_model"}, {"kl"}),
+                               ("mod-kd-all-dense", {"projector", "language_model"}, {"kl"}),
+                               ("mod-kd-e4t2", {"projector", "experts", "router"}, {"kl", "ce", "aux"}),
+                               ("mod-kd-e1t1", {"projector", "experts", "router"}, {"kl", "ce", "aux"}),
+                               ("mod-sft-e4t2", {"projector", "experts", "router"}, {"ce", "aux"}),
+                               ("mod-kd-e4t2-pref", {"projector", "experts", "router"}, {"dpo", "aux"})):
+        record = summary(name)
+        assert set(record["trainable_parts"]) == parts, name
+        assert terms <= set(record["loss_curve"][0]) and record["global_steps"] > 0, name
+        assert ("kl" in record["loss_curve"][0]) == ("kl" in terms), name
+    assert summary("mod-kd-dense")["tokens"] == "response" and summary("mod-kd-all-dense")["tokens"] == "all"
+    assert summary("mod-kd-dense")["teacher_logits"] == "online"
+    seed_set = json.loads((workdir / "results/world/instruction_seed.json").read_text())
+    assert summary("mod-kd-dense")["examples"] == summary("mod-sft-dense")["examples"] == len(seed_set)
+    # initialization (eq. 5) is CoMD's stage-1 student of the same seed
+    init = json.loads((workdir / f"results/provenance/models/seed{seed}/mod-kd-dense.json").read_text())
+    assert f"results/models/seed{seed}/student_stage1" in init["inputs"]
+    report = json.loads((workdir / f"results/mod/seed{seed}/mod-kd-e4t2/preference_report.json").read_text())
+    pairs = _jsonl(workdir / f"results/mod/seed{seed}/mod-kd-e4t2/preference_pairs.jsonl")
+    rejects = _jsonl(workdir / f"results/mod/seed{seed}/mod-kd-e4t2/preference_rejects.jsonl")
+    assert report["source"] == "student_samples" and report["prompts"] == 40 == len(pairs) + len(rejects)
+    assert report["pairs"] == len(pairs) == summary("mod-kd-e4t2-pref")["examples"] > 0
+    assert all(p["chosen"] != p["rejected"] and p["chosen_score"] > p["rejected_score"] for p in pairs)
+    assert report["oracle"]["pairs"] == len(pairs)
+
+
+def test_teacher_logits_are_measured_and_their_shards_have_provenance(workdir):
+    bench = json.loads((workdir / "results/bench/teacher_logits_response.json").read_text())
+    assert bench["k"] == 16 and bench["tokens"] > 0 and 0 <= bench["kl_nats_per_token"]
+    assert bench["bytes_per_token"] < 150 and bench["bytes_per_token_152k_vocabulary"] == 6 * 16 + 2
+    record = json.loads((workdir / "results/provenance/mod/teacher_logits/response.json").read_text())
+    assert record["rule"] == "mod_teacher_logits" and "results/mod/teacher_logits/response" in record["outputs"]
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_baselines_train_on_the_main_runs_data_of_their_seed(workdir, seed):
     comd = workdir / f"results/comd/seed{seed}"
@@ -239,18 +352,18 @@ def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  finetune:\n    train: {learning_rate: 1.0e-3, epochs: 2, batch_size: 16}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    # every model of the tables (the teacher, five students per seed) is fine-tuned again and retested on MC;
-    # nothing upstream reruns
-    assert planned == {"downstream_finetune": 11, "evaluate": 11, "benchmark_table": 1, "tau_table": 1,
-                       "stage1_table": 1, "iteration_figure": 1, "summary": 1, "all": 1}
+    # every model of the tables (the teacher, five CoMD and seven more MoD students per seed) is fine-tuned again
+    # and retested on MC, and the tables that show MC are rebuilt (MoD's 2, 4, 6, 7, 8); nothing upstream reruns
+    assert planned == {"downstream_finetune": 25, "evaluate": 25, "benchmark_table": 1, "tau_table": 1,
+                       "stage1_table": 1, "iteration_figure": 1, "summary": 1, "mod_table": 5, "all": 1}
 
 
 def test_switching_the_open_ended_judge_rescores_only_open_ended_answers(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  open_ended_judge: teacher\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    assert planned == {"evaluate": 11, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
-                       "iteration_figure": 1, "summary": 1, "all": 1}
+    assert planned == {"evaluate": 25, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
+                       "iteration_figure": 1, "summary": 1, "mod_table": 7, "all": 1}
 
 
 def test_a_teacher_edit_reruns_the_teacher_and_what_reads_it(workdir, tmp_path):
@@ -314,13 +427,18 @@ def test_adding_a_training_seed_plans_only_that_seeds_jobs(workdir, tmp_path):
     edit.write_text(f"seeds: {[*SEEDS, new_seed]}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
     # the new seed's stage 1, two CoMD iterations (the second's assessment is comd_stage2's, not the tables'),
-    # its baselines, MC fine-tuning of its five students and their evaluations; then the tables and summary
+    # its baselines, its MoD students (dense KD of either tokens, E4T2 of both, E1T1, E4T1, the SFT twins,
+    # pairs and DPO: the teacher's logits are shared), MC fine-tuning of its twelve table students and their
+    # evaluations (POPE for the hallucination tables' three MoD students and the last CoMD iteration); then
+    # the tables and summary
     assert planned == {"student_stage1": 1, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
                        "comd_assess_augment": 1, "unidirectional_data": 1, "unidirectional_tuning": 1,
-                       "without_stage1_data": 1, "without_stage1_tuning": 1, "downstream_finetune": 5, "evaluate": 16,
-                       "benchmark_table": 3, "tau_table": 1, "stage1_table": 1, "iteration_figure": 1, "summary": 1,
-                       "all": 1}
-    reports = {"benchmark_table", "tau_table", "stage1_table", "iteration_figure", "summary", "all"}
+                       "without_stage1_data": 1, "without_stage1_tuning": 1, "mod_dense_distillation": 2,
+                       "mod_sparse_distillation": 4, "mod_sft_dense": 1, "mod_sft_sparse": 1,
+                       "mod_preference_pairs": 1, "mod_preference_distillation": 1, "downstream_finetune": 12,
+                       "evaluate": 41, "benchmark_table": 3, "tau_table": 1, "stage1_table": 1, "iteration_figure": 1,
+                       "summary": 1, "mod_table": 7, "all": 1}
+    reports = {"benchmark_table", "tau_table", "stage1_table", "iteration_figure", "summary", "mod_table", "all"}
     for rule, outputs in _planned_outputs(workdir, ROOT / "tests" / "tiny_config.yaml", edit).items():
         if rule not in reports:
             assert outputs and all(f"seed{new_seed}/" in output for output in outputs), (rule, outputs)

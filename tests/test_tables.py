@@ -1,4 +1,4 @@
-"""Tables 1-5 and Figure 4 from per-seed score records: pooling over seeds, columns, n/a cells, CSV and Markdown."""
+"""CoMD's tables 1-5, Figure 4 and LLaVA-MoD's tables 2-8 from per-seed score records: pooling over seeds, columns, n/a cells, CSV and Markdown."""
 
 import csv
 
@@ -7,10 +7,13 @@ import pytest
 from mmdistill.evaluation.intervals import bootstrap_interval, hierarchical_bootstrap_interval
 from mmdistill.evaluation.scoring import judge_score_to_percent
 from mmdistill.tables import (
+    AVERAGE,
     average_cell,
+    benchmark_average_cell,
     benchmark_table,
     benchmarks_table,
     category_columns,
+    comparison_table,
     iteration_series,
     markdown,
     plot_iterations,
@@ -189,3 +192,47 @@ def test_chance_level_is_a_csv_field_and_a_note():
     assert "Chance level (a uniform guess among the options): 25.0%." in markdown(table)
     both = benchmarks_table("t4", ["seed", "pope"], [("tau 0", "m", {"seed": {0: seed_record}, "pope": {}}, {})])
     assert both.notes == ["SEED: likelihood protocol. Chance level (a uniform guess among the options): 25.0%."]
+
+
+def described(counts):
+    """An open-ended record of detail descriptions, (mentions, hallucinated) per response, all judged 10."""
+    return {**judged([10] * len(counts), judge="reference", protocol="generation"),
+            "hallucination": {"responses": len(counts)},
+            "samples": [{"id": str(i), "judge_score": 10, "category": "detail description", "object_mentions": m,
+                         "hallucinated_mentions": h} for i, (m, h) in enumerate(counts)]}
+
+
+def test_the_average_over_benchmarks_weighs_each_benchmark_the_same_within_each_seed():
+    # seed 0: MC 1 of 4 (25%), POPE 1 of 1 (100%): 62.5; seed 1: MC 4 of 4, POPE 0 of 1: 50.0
+    by_benchmark = {"mc": {0: record([True, False, False, False]), 1: record([True] * 4)},
+                    "pope": {0: record([True]), 1: record([False]), 2: record([True])}}
+    cell = benchmark_average_cell(by_benchmark, ["mc", "pope"], seed=0)
+    assert cell["per_seed"] == {0: pytest.approx(62.5), 1: pytest.approx(50.0)}, "seed 2 has no MC score"
+    assert cell["score"] == pytest.approx(56.25) and cell["n"] == 5 and cell["n_seeds"] == 2
+    assert cell["ci95"][0] <= cell["score"] <= cell["ci95"][1]
+    assert benchmark_average_cell({"mc": by_benchmark["mc"]}, ["mc", "pope"]) is None
+    assert benchmark_average_cell(by_benchmark, ["mc"])["score"] == average_cell(by_benchmark["mc"], 0)["score"]
+
+
+def test_comparison_table_has_benchmarks_average_hallucination_and_na_columns(tmp_path):
+    student = {"mc": {0: record([True, False]), 1: record([True, True])}, "open": {0: described([(2, 1), (2, 0)]),
+                                                                             1: described([(1, 0), (1, 0)])}}
+    teacher = {"mc": {None: record([True, True])}, "open": {None: described([(1, 0)])}}
+    table = comparison_table("t", ["mc", "open", AVERAGE, "hallucinated responses", "MMHal score"],
+                             [("teacher", "teacher", teacher, {}), ("LLaVA-MoD", "mod-kd-e4t2-pref", student,
+                                                                   {"params_total": 7}),
+                              ("missing", "m", {}, {})], seed=0, unavailable={"MMHal score": "no toy analog"})
+    assert table.columns == ["MC", "Open-ended", "Average", "hallucinated responses", "MMHal score"]
+    teacher_row, row, missing = table.rows
+    assert row.cells["MC"]["score"] == pytest.approx(75.0)
+    assert row.cells["Average"]["score"] == pytest.approx((75.0 + judge_score_to_percent(10)) / 2)
+    assert row.cells["hallucinated responses"]["per_seed"] == {0: 50.0, 1: 0.0}
+    assert row.cells["MMHal score"] is None and missing.cells["MC"] is None and missing.cells["Average"] is None
+    assert row.extra == {"params_total": 7, "seeds": "0 1", "n_seeds": 2}
+    assert teacher_row.extra == {"seeds": "", "n_seeds": 1}
+    assert "MMHal score: n/a, no toy analog" in table.notes
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md")
+    rows = list(csv.DictReader((tmp_path / "t.csv").read_text().splitlines()))
+    assert rows[1]["MMHal score"] == "n/a" and rows[1]["MC_seed1"] == "100.0" and rows[1]["params_total"] == "7"
+    with pytest.raises(ValueError, match="unknown column"):
+        comparison_table("t", ["gqa"], [("m", "m", {}, {})])

@@ -22,7 +22,8 @@ def test_dry_run_plans_the_whole_default_target():
     for rule in ("toy_scenes", "noun_phrase_extract", "noun_phrase_filter", "toy_clip", "teacher_instruct",
                  "student_stage1", "comd_assess_augment", "unidirectional_tuning", "without_stage1_tuning",
                  "downstream_finetune", "evaluate", "teacher_quality", "summary", "benchmark_table", "tau_table",
-                 "stage1_table", "iteration_figure"):
+                 "stage1_table", "iteration_figure", "mod_dense_distillation", "mod_sparse_distillation", "mod_sft_dense",
+                 "mod_sft_sparse", "mod_preference_pairs", "mod_preference_distillation", "mod_teacher_logits", "mod_table"):
         assert rule in planned
 
 
@@ -79,6 +80,14 @@ def test_every_training_seed_repeats_the_student_side_and_only_it(tmp_path):
     # the teacher is fine-tuned and scored once
     for rule in ("downstream_finetune", "evaluate"):
         assert int(two[rule]) == 2 * int(one[rule]) - (1 if rule == "downstream_finetune" else 4), rule
+
+
+def test_more_active_experts_than_experts_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("mod:\n  top_k: 5\n")
+    result = snakemake("-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert "`mod.top_k`: 5 active experts of `mod.experts` (4)" in result.stderr + result.stdout
 
 
 def test_configfile_errors_name_the_nested_key(tmp_path):

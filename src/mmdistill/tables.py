@@ -1,4 +1,7 @@
-"""The paper's tables and Figure 4 from measured score files, as CSV, Markdown and PNG.
+"""The papers' tables and CoMD's Figure 4 from measured score files, as CSV, Markdown and PNG.
+
+CoMD's tables 1-5 (`benchmark_table`, `benchmarks_table`) and LLaVA-MoD's tables 2-8
+(`comparison_table`).
 
 Every cell pools the `results/scores/seed<s>/<model>/<bench>.json` files the pipeline
 wrote for one model, one per training seed (the teacher is one model:
@@ -201,13 +204,94 @@ def benchmarks_table(title: str, benchmarks: Sequence[str],
         measured = next((per_seed for per_seed in by_benchmark.values() if per_seed), {})
         table_rows.append(Row(label, model, {BENCHMARK_LABELS[b]: average_cell(by_benchmark.get(b, {}), seed)
                                              for b in benchmarks}, {**extra, **seed_fields(measured)}))
+    return Table(title, columns, table_rows, notes=benchmark_notes(benchmarks, rows))
+
+
+def benchmark_notes(benchmarks: Sequence[str], rows: Sequence[tuple[str, str, dict[str, SeedRecords], Any]]) -> list[str]:
+    """A note per benchmark the rows measured: its protocol(s) and chance level."""
     notes = []
     for benchmark in benchmarks:
         found = [record for _, _, by_benchmark, _ in rows for record in by_benchmark.get(benchmark, {}).values()]
         protocols = sorted({record.get("protocol") or "generation" for record in found})
         notes += [f"{BENCHMARK_LABELS[benchmark]}: {', '.join(protocols)} protocol. {' '.join(chance_note(found))}".strip()
                   ] if found else []
-    return Table(title, columns, table_rows, notes=notes)
+    return notes
+
+
+def benchmark_average_cell(by_benchmark: Mapping[str, SeedRecords], benchmarks: Sequence[str],
+                           seed: int = 0) -> dict[str, Any] | None:
+    """The mean of a model's scores over `benchmarks` (the paper's AVG column), pooled over its seeds.
+
+    Each seed's estimate is the plain mean of its benchmark scores, every benchmark weighing
+    the same: item i of a benchmark with n items enters with value score_i / n and weight 1 / n,
+    so `seed_cell`'s sum(values) / sum(weights) is that mean and its bootstrap draws the seeds,
+    then the items of all benchmarks together. Only seeds measured on every benchmark count;
+    None when there is none. `n` is the items per seed over all benchmarks.
+    """
+    if not benchmarks:
+        return None
+    per_seed: dict[int | None, Samples] = {}
+    items: dict[int | None, int] = {}
+    keys = set.intersection(*(set(by_benchmark.get(b, {})) for b in benchmarks))
+    for key in sorted(keys, key=lambda k: -1 if k is None else k):
+        values, weights = [], []
+        for benchmark in benchmarks:
+            scores, _ = score_samples(by_benchmark[benchmark][key])
+            if not scores:
+                break
+            values += [score / len(scores) for score in scores]
+            weights += [1.0 / len(scores)] * len(scores)
+        else:
+            per_seed[key], items[key] = (values, weights), len(values)
+    cell = seed_cell(per_seed, seed)
+    if cell is not None:
+        cell["n"] = min(items.values())
+    return cell
+
+
+def comparison_table(title: str, columns: Sequence[str],
+                     rows: Sequence[tuple[str, str, dict[str, SeedRecords], dict[str, Any]]], seed: int = 0,
+                     unavailable: Mapping[str, str] | None = None) -> Table:
+    """LLaVA-MoD's tables 2-8: a row per model, columns by name, each cell pooled over the row's seeds.
+
+    A column is a benchmark (`mc`, `seed`, `pope`, `open`: its overall score, under its
+    `BENCHMARK_LABELS` name), `AVERAGE` (the mean over the table's benchmark columns,
+    `benchmark_average_cell`), one of `HALLUCINATION_COLUMNS` (from the open-ended detail
+    descriptions, as table 3 of CoMD), or a key of `unavailable`: a measure of the paper the
+    toy world has no analog of, `n/a` in every row, its reason a note. `rows` are (label,
+    model, {benchmark: {training seed: score record}}, extra fields).
+    """
+    unavailable = dict(unavailable or {})
+    benchmarks = [column for column in columns if column in BENCHMARK_LABELS]
+    measured = [b for b in benchmarks if any(by_benchmark.get(b) for _, _, by_benchmark, _ in rows)]
+    names = [BENCHMARK_LABELS.get(column, column) for column in columns]
+    table_rows = []
+    for label, model, by_benchmark, extra in rows:
+        cells: dict[str, dict[str, Any] | None] = {}
+        for column, name in zip(columns, names):
+            if column in BENCHMARK_LABELS:
+                cells[name] = average_cell(by_benchmark.get(column, {}), seed)
+            elif column == AVERAGE:
+                cells[name] = benchmark_average_cell(by_benchmark, measured, seed)
+            elif column in HALLUCINATION_COLUMNS:
+                cells[name] = seed_cell({key: hallucination_samples(record, column)
+                                         for key, record in by_benchmark.get("open", {}).items()}, seed)
+            elif column in unavailable:
+                cells[name] = None
+            else:
+                raise ValueError(f"unknown column {column!r}: a benchmark, {AVERAGE!r}, a hallucination "
+                                 "column or one named unavailable")
+        first = next((per_seed for per_seed in by_benchmark.values() if per_seed), {})
+        table_rows.append(Row(label, model, cells, {**extra, **seed_fields(first)}))
+    notes = benchmark_notes(benchmarks, rows)
+    if AVERAGE in columns:
+        notes.append(f"{AVERAGE}: the mean of {', '.join(BENCHMARK_LABELS[b] for b in measured) or 'no benchmark'}, "
+                     "each benchmark weighing the same; n counts their items together.")
+    if any(column in HALLUCINATION_COLUMNS for column in columns):
+        notes.append("Hallucinated responses and mentions (Object HalBench's Resp and Ment, lower is better): "
+                     "CHAIR-style, the open-ended detail descriptions checked against the scene graph.")
+    notes += [f"{column}: n/a, {reason}" for column, reason in unavailable.items() if column in columns]
+    return Table(title, names, table_rows, notes=notes)
 
 
 def table_seeds(cells: Sequence[dict[str, Any] | None]) -> list[int]:

@@ -7,6 +7,7 @@
 * `objectives`: the losses as objectives of the shared training loop, aux loss added once.
 * `stages`: dense-to-dense, dense-to-sparse and preference distillation as functions of files.
 * `preference`: RLAIF-V-format pairs from the student's samples judged by the teacher, or from CoMD's assessments.
+* `parameters`: total and active parameters of a saved checkpoint (Table 2's #Param), without torch.
 
 Models, training, generation, evaluation, provenance and io are shared with
 `mmdistill.comd` and live at the top of the package.

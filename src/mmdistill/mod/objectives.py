@@ -4,6 +4,7 @@
   (dense-to-sparse, cross-entropy plus KL), with the teacher online (the model in
   memory, full vocabulary) or offline (its stored top-k, `mmdistill.mod.teacher_logits`).
 * `PreferenceDistillation`: eq. 8, DPO with the frozen teacher as the reference model.
+* `SparseFineTuning`: Table 6's SFT baseline of the sparse student, cross-entropy only.
 
 Both add the MoE student's load-balancing term (`aux`) once per forward pass when
 the student has routers; the Llava model's own loss never holds it
@@ -144,3 +145,17 @@ class PreferenceDistillation:
         if aux is None:
             return dpo, terms
         return dpo + aux, {**terms, "aux": aux}
+
+
+class SparseFineTuning:
+    """Table 6's SFT of the sparse student: eq. 7 without its KL term, the cross-entropy on the
+    response (`labels`) plus the load-balancing term once, on the same batches as `MimicDistillation`."""
+
+    components = ("ce", "aux")
+
+    def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        outputs, aux = forward_with_aux(model, inputs, labels=inputs["labels"])
+        terms = {"ce": outputs.loss}
+        if aux is not None:
+            terms["aux"] = aux
+        return sum(terms.values()), terms

@@ -8,6 +8,8 @@ with `trainable: [projector]` on captions. Then:
   experts, routers and projector trained.
 * `preference_distill` (eq. 8): DPO with the frozen teacher as reference; experts,
   routers and projector trained.
+* `finetune_sparse`: Table 6's SFT baseline, the dense student upcycled as for eq. 7 and
+  trained on the same data with cross-entropy alone (no teacher).
 
 Every stage trains through `mmdistill.training.train` with its objective
 (`mmdistill.mod.objectives`), saves a checkpoint that
@@ -26,7 +28,13 @@ from typing import Any, Sequence
 from mmdistill.io import read_jsonl, write_json
 from mmdistill.models.llava import load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.mod.data import DistillationCollator, DistillationDataset, PreferenceCollator, PreferenceDataset
-from mmdistill.mod.objectives import MimicDistillation, PreferenceDistillation, check_teacher, vocabulary_size
+from mmdistill.mod.objectives import (
+    MimicDistillation,
+    PreferenceDistillation,
+    SparseFineTuning,
+    check_teacher,
+    vocabulary_size,
+)
 from mmdistill.mod.teacher_logits import TeacherLogitsReader
 from mmdistill.mod.upcycling import parameter_counts, upcycle_llava
 from mmdistill.seeding import seed_everything
@@ -65,6 +73,23 @@ def distill_sparse(output_dir, summary_path, init_checkpoint, data_path, image_r
     model = upcycle_llava(dense, num_experts, top_k, aux_loss_coef, seed=seed)
     return _mimic_distill(model, processor, "dense_to_sparse (eq. 7)", True, output_dir, summary_path, data_path,
                           image_root, train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable)
+
+
+def finetune_sparse(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
+                    num_experts: int = 4, top_k: int = 2, aux_loss_coef: float = 0.01,
+                    trainable: Sequence[str] = SPARSE_TRAINABLE) -> dict[str, Any]:
+    """Table 6's SFT: the dense student upcycled as in `distill_sparse`, trained with cross-entropy plus aux only."""
+    seed_everything(seed)
+    dense, processor = load_llava(init_checkpoint)
+    model = upcycle_llava(dense, num_experts, top_k, aux_loss_coef, seed=seed)
+    records = _nonempty(conversation_records(data_path), data_path)
+    dataset = DistillationDataset(records, image_root, processor, num_image_tokens(model.config),
+                                  max_length=model.config.text_config.max_position_embeddings)
+    summary = _train_and_save(model, processor, dataset, DistillationCollator(processor.tokenizer.pad_token_id),
+                              SparseFineTuning(), trainable, train_config, seed, output_dir)
+    summary.update(stage="sparse fine-tuning (eq. 7 without KL, Table 6)")
+    write_json(summary_path, summary)
+    return summary
 
 
 def _mimic_distill(model, processor, stage, cross_entropy, output_dir, summary_path, data_path, image_root,
