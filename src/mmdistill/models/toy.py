@@ -6,9 +6,6 @@ They are the same transformers classes a real run loads (`CLIPModel`,
 
 from __future__ import annotations
 
-import math
-
-import torch
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, LlamaConfig, LlamaForCausalLM
 
 
@@ -23,33 +20,7 @@ def tiny_clip(tokenizer, image_size: int, patch_size: int, hidden_size: int, num
         vision_config=dict(image_size=image_size, patch_size=patch_size, **common),
         projection_dim=projection_dim,
     )
-    model = CLIPModel(config)
-    set_2d_sincos_positions(model.vision_model.embeddings.position_embedding.weight, image_size // patch_size)
-    return model
-
-
-def set_2d_sincos_positions(weight: torch.Tensor, side: int) -> None:
-    """Fill a ViT's position table (CLS first, then patches row-major) with 2D sine-cosine codes.
-
-    Half of the dimensions encode the patch's row, half its column, as harmonics of the grid
-    (as in MAE's 2D table); CLS gets zeros. Default initialisation (std 0.02) makes positions 60x weaker than patch
-    contents, and a toy CLIP never trains long enough to grow them, so image tokens
-    would not know where they are and no question about a place could be answered.
-    """
-    dim = weight.shape[1]
-    quarter = dim // 4
-    harmonics = torch.arange(1, quarter + 1, dtype=torch.float32)  # nearly orthogonal codes on a small grid
-    rows, columns = torch.meshgrid(torch.arange(side, dtype=torch.float32),
-                                   torch.arange(side, dtype=torch.float32), indexing="ij")
-
-    def encode(coordinate: torch.Tensor) -> torch.Tensor:
-        angles = coordinate.reshape(-1, 1) * harmonics * math.pi / side
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
-
-    table = torch.zeros_like(weight)
-    table[1:, : 4 * quarter] = torch.cat([encode(rows), encode(columns)], dim=1)
-    with torch.no_grad():
-        weight.copy_(table)
+    return CLIPModel(config)
 
 
 def clip_image_processor(image_size: int) -> CLIPImageProcessor:
