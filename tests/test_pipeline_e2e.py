@@ -31,7 +31,7 @@ def workdir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pipeline")
     command = [sys.executable, "-m", "snakemake", "all", "comd_stage2", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                str(directory), "--cores", "2", "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=7200)  # CoMD and LLaVA-MoD, shared cores
     assert result.returncode == 0, result.stderr[-5000:]
     return directory
 
