@@ -34,7 +34,8 @@ def workdir(tmp_path_factory) -> Path:
     given = os.environ.get("MMDISTILL_E2E_WORKDIR")
     directory = Path(given) if given else tmp_path_factory.mktemp("pipeline")
     command = [sys.executable, "-m", "snakemake", "all", "comd_stage2", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-               str(directory), "--cores", "2", "--rerun-incomplete", "--configfile", str(ROOT / "tests" / "tiny_config.yaml")]
+               str(directory), "--cores", "2", "--rerun-incomplete", "--configfile",
+               str(ROOT / "tests" / "tiny_config.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=7200)  # CoMD and LLaVA-MoD, shared cores
     assert result.returncode == 0, result.stderr[-5000:]
     return directory
