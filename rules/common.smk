@@ -277,7 +277,8 @@ def mod_pair_inputs(wildcards):
         return {name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")
                 for name in ("assessment", "judge_failures")}
     student = mod_sparse(wildcards.recipe, wildcards.experts, wildcards.top_k)
-    return {"student": model_checkpoint(model_id(student, wildcards.seed)), "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
+    return {"student": model_checkpoint(model_id(student, wildcards.seed)),
+            "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
 
 
 def mod_table_scores(columns, rows):

@@ -6,7 +6,8 @@
 # against weak teacher) is not built yet.
 
 MOD_COMPREHENSION = [*PAPER_BENCHMARKS, "Average"]
-MOD_HALLUCINATION = ["hallucinated responses", "hallucinated mentions", "pope", "MMHal score", "MMHal hallucination rate"]
+MOD_HALLUCINATION = ["hallucinated responses", "hallucinated mentions", "pope", "MMHal score",
+                     "MMHal hallucination rate"]
 MOD_UNAVAILABLE = {
     "MMHal score": "MMHal-Bench's GPT-4 rating of answers to adversarial questions has no toy analog",
     "MMHal hallucination rate": "MMHal-Bench's GPT-4 rating of answers to adversarial questions has no toy analog",

@@ -32,7 +32,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         prompts = len(questions)
     write_jsonl(job.output.pairs, pairs)
     rejects.write(job.output.rejects)
+    scenes = list(read_jsonl(job.input.scenes)) if job.input.get("scenes") else None
     report = {"source": params["source"], "prompts": prompts, "pairs": len(pairs), "rejects": rejects.counts,
-              "oracle": oracle_agreement(pairs, list(read_jsonl(job.input.scenes))) if job.input.get("scenes") else None}
+              "oracle": oracle_agreement(pairs, scenes) if scenes is not None else None}
     write_json(job.output.report, report)
     job.log.info("preference pairs %s", json.dumps(report, sort_keys=True))

@@ -17,7 +17,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         extra = {"params_total": counts["total"], "params_active": counts["active"]}
         if model == job.params["preference_model"] and pair_reports:
             # the pairs it was trained on, the mean over training seeds
-            agreements = [r["oracle"]["agreement"] for r in pair_reports if (r["oracle"] or {}).get("agreement") is not None]
+            agreements = [r["oracle"]["agreement"] for r in pair_reports
+                          if (r["oracle"] or {}).get("agreement") is not None]
             extra.update(preference_pairs=round(mean(r["pairs"] for r in pair_reports), 1),
                          pairs_oracle_agreement=round(100 * mean(agreements), 1) if agreements else "n/a")
         rows.append((label, model, scores.get(model, {}), extra))

@@ -207,7 +207,8 @@ def benchmarks_table(title: str, benchmarks: Sequence[str],
     return Table(title, columns, table_rows, notes=benchmark_notes(benchmarks, rows))
 
 
-def benchmark_notes(benchmarks: Sequence[str], rows: Sequence[tuple[str, str, dict[str, SeedRecords], Any]]) -> list[str]:
+def benchmark_notes(benchmarks: Sequence[str],
+                    rows: Sequence[tuple[str, str, dict[str, SeedRecords], Any]]) -> list[str]:
     """A note per benchmark the rows measured: its protocol(s) and chance level."""
     notes = []
     for benchmark in benchmarks:
