@@ -326,6 +326,15 @@ def test_provenance_records_match_the_artifacts(workdir):
     assert json.loads((workdir / "results/provenance/scores/teacher/mc.json.json").read_text())["seed"] == default_seed
 
 
+def test_stage_bench_sums_every_jobs_startup_and_compute(workdir):
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_stages.py"), str(workdir / "results")],
+                   check=True, capture_output=True, text=True)
+    bench = json.loads((workdir / "results/bench/stages.json").read_text())
+    assert bench["untimed_jobs"] == 0 and bench["total"]["jobs"] >= 100
+    assert {"teacher_instruct", "evaluate", "comd_instruction_tuning"} <= set(bench["by_rule"])
+    assert 0 < bench["total"]["startup_share"] < 1 and bench["total"]["compute_s"] < bench["span_s"] * 2
+
+
 def test_logs_per_job(workdir):
     logs = list((workdir / "results" / "logs").rglob("*.log"))
     assert {log.parent.name for log in logs} >= {"toy_scenes", "teacher_instruct", "evaluate", "summary"}

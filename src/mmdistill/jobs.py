@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 
 from mmdistill.provenance import build_record, now, record_path
 from mmdistill.seeding import seed_everything
+from mmdistill.timing import job_timing, process_age
 
 
 def _plain(value: Any) -> Any:
@@ -72,6 +74,7 @@ def _limit_threads(threads: int) -> None:
 
 @contextmanager
 def snakemake_job(smk) -> Iterator[Job]:
+    entered, startup = time.time(), process_age()
     params = {key: _plain(value) for key, value in smk.params.items()}
     log = _logger(smk.log[0] if len(smk.log) else None, smk.rule)
     _limit_threads(int(smk.threads))
@@ -94,6 +97,7 @@ def snakemake_job(smk) -> Iterator[Job]:
         started=started,
         finished=now(),
     )
+    record["timing"] = job_timing(entered, startup)
     destination = record_path(outputs[0])
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
