@@ -35,6 +35,7 @@ rule benchmark_table:
     params:
         benchmark=lambda wildcards: TABLE_BENCHMARK[wildcards.table],
         rows=comparison_rows(),
+        gap_between=["teacher", "student_stage1"],
         seed=config["seed"],
     log:
         log_path("benchmark_table", "{table}"),

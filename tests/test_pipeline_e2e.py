@@ -133,10 +133,15 @@ def test_tables_pool_each_models_per_seed_score_files(workdir):
             assert row["seed"] == "0" and int(row["n_seeds"]) == len(records)
             assert row["seeds"] == ("" if row["model"] == "teacher" else " ".join(map(str, SEEDS)))
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
+        averages = {row["model"]: float(row["Average"]) for row in rows}
+        gap = averages["teacher"] - averages["student_stage1"]
+        for row in rows:  # the share of the teacher-student gap each row closes, where there is one
+            expected = pytest.approx(100 * (averages[row["model"]] - averages["student_stage1"]) / gap, abs=0.1)
+            assert (float(row["gap closed %"]) == expected) if gap > 0 else row["gap closed %"] == "n/a"
     categories = score(workdir, "teacher", "mc")["by_category"]
     expected = [*sorted(categories["subject"]), *(m.upper() for m in ("txt", "img", "no") if m in categories["context_modality"]),
                 *sorted(categories["grade"]), "Average"]
-    extra_fields = ("row", "model", "seed", "seeds", "n_seeds", "protocol", "chance")
+    extra_fields = ("row", "model", "seed", "seeds", "n_seeds", "protocol", "chance", "gap closed %")
     assert [column for column in _csv(results / "table1.csv")[0] if column not in extra_fields and
             not column.endswith(("_n", "_ci_low", "_ci_high", *(f"_seed{s}" for s in SEEDS)))] == expected
     assert {row["judge"] for row in _csv(results / "table3.csv")} == {"reference"}
