@@ -136,7 +136,7 @@ def test_tables_pool_each_models_per_seed_score_files(workdir):
         averages = {row["model"]: float(row["Average"]) for row in rows}
         gap = averages["teacher"] - averages["student_stage1"]
         for row in rows:  # the share of the teacher-student gap each row closes, where there is one
-            expected = pytest.approx(100 * (averages[row["model"]] - averages["student_stage1"]) / gap, abs=0.1)
+            expected = pytest.approx(100 * (averages[row["model"]] - averages["student_stage1"]) / gap, abs=0.1 + 2 / gap)  # CSV Averages are rounded
             assert (float(row["gap closed %"]) == expected) if gap > 0 else row["gap closed %"] == "n/a"
     categories = score(workdir, "teacher", "mc")["by_category"]
     expected = [*sorted(categories["subject"]), *(m.upper() for m in ("txt", "img", "no") if m in categories["context_modality"]),
