@@ -62,6 +62,7 @@ rule teacher_quality:
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],
+        probe_train_scenes=config["evaluation"]["probe_train_scenes"],
         generation=config["generation"],
     log:
         log_path("teacher_quality"),

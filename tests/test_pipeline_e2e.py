@@ -48,6 +48,9 @@ def test_every_stage_left_its_artifacts(workdir):
                  "models/teacher/config.json", *(f"models/seed{s}/student_stage1/model.safetensors" for s in SEEDS),
                  "teacher_quality.json", "summary.md", "summary.png"]:
         assert (results / path).exists(), path
+    probes = json.loads((results / "teacher_quality.json").read_text())["vision_probes"]
+    for point in ("vision", "projected"):  # the toy CLIP codes every cell's colour and shape
+        assert probes[point]["color"] > probes["chance"]["color"] + 0.3 and 0 <= probes[point]["token cell"] <= 1
     for model, seed in (("teacher", None), *(("student_stage1", s) for s in SEEDS)):
         for bench in ("mc", "seed", "pope", "open"):
             record = score(workdir, model, bench, seed)
