@@ -208,6 +208,20 @@ def comparison_rows():
             *((f"CoMD iteration {k}", model) for k, model in enumerate(comd_models("main"), start=1))]
 
 
+def learning_curve_inputs():
+    """(panel, series, training seed, training summary) of the stages the tables rest on: the toy
+    teacher's, and each training seed's stage 1 and CoMD iterations of the main run."""
+    curves = []
+    if is_toy(config["models"]["teacher"]):
+        curves += [("teacher", stage, config["seed"], f"{MODELS}/{name}.training.json")
+                   for stage, name in (("alignment", "teacher_aligned"), ("instruction tuning", "teacher"))]
+    for seed in SEEDS:
+        curves.append(("student stage 1", "stage 1", seed, f"{MODELS}/{model_id('student_stage1', seed)}.training.json"))
+        curves += [("CoMD iterations (main run)", f"iteration {k}", seed, f"{MODELS}/{model_id(model, seed)}.training.json")
+                   for k, model in enumerate(comd_models("main"), start=1)]
+    return curves
+
+
 def evaluated(benchmarks):
     """The benchmarks among `benchmarks` that evaluation.benchmarks asks for."""
     return [bench for bench in benchmarks if bench in config["evaluation"]["benchmarks"]]

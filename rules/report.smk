@@ -105,6 +105,23 @@ rule iteration_figure:
         "../scripts/iteration_figure.py"
 
 
+rule learning_curves:
+    """Training loss against steps, one panel per stage, a line per training seed."""
+    input:
+        summaries=[path for *_, path in learning_curve_inputs()],
+    output:
+        figure="results/learning_curves.png",
+        csv="results/learning_curves.csv",
+    params:
+        curves=[curve for *curve, _ in learning_curve_inputs()],
+    log:
+        log_path("learning_curves"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/learning_curves.py"
+
+
 rule tables:
     """Tables 1-5 and Figure 4."""
     input:

@@ -46,8 +46,12 @@ def test_every_stage_left_its_artifacts(workdir):
     for path in ["world/scenes.jsonl", "world/raw_captions.jsonl", "world/instruction_seed.json",
                  "comd/stage1/filtered_captions.jsonl", "comd/stage1/filter_report.json",
                  "models/teacher/config.json", *(f"models/seed{s}/student_stage1/model.safetensors" for s in SEEDS),
-                 "teacher_quality.json", "summary.md", "summary.png"]:
+                 "teacher_quality.json", "summary.md", "summary.png", "learning_curves.png"]:
         assert (results / path).exists(), path
+    curves = _csv(results / "learning_curves.csv")
+    assert {(row["panel"], row["seed"]) for row in curves} >= {("teacher", "0"), *(("student stage 1", str(s)) for s in SEEDS)}
+    teacher = [float(row["loss"]) for row in curves if row["series"] == "instruction tuning"]
+    assert teacher[-1] < teacher[0], "the teacher's instruction-tuning loss falls"
     probes = json.loads((results / "teacher_quality.json").read_text())["vision_probes"]
     for point in ("vision", "projected"):  # the toy CLIP codes every cell's colour and shape
         assert probes[point]["color"] > probes["chance"]["color"] + 0.3 and 0 <= probes[point]["token cell"] <= 1
