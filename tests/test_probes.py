@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmdistill.probes import _cell_features, _token_cells, cell_labels, ridge_probe_accuracy
+from mmdistill.probes import _cell_features, _token_cells, _token_labels, cell_labels, ridge_probe_accuracy
 
 SCENE = {"grid": 2, "objects": [{"row": 0, "col": 1, "color": "red", "shape": "circle", "size": "large", "text": "cat"},
                                 {"row": 1, "col": 0, "color": "blue", "shape": "triangle", "size": "small", "text": None}]}
@@ -30,3 +30,10 @@ def test_a_probe_reads_a_linearly_coded_label_and_not_noise():
     assert ridge_probe_accuracy(coded[:400], labels[:400], coded[400:], labels[400:]) == 1.0
     assert ridge_probe_accuracy(noise[:400], labels[:400], noise[400:], labels[400:]) == pytest.approx(1 / 3, abs=0.1)
     assert ridge_probe_accuracy(coded[:400], labels[:400], coded[400:402], ["purple", labels[401]]) == 0.5  # unseen: wrong
+
+
+def test_each_token_takes_its_cells_label():
+    cells = _token_cells(16, 2)
+    labels = ["a", "b", "c", "d", "e", "f", "g", "h"]  # two scenes, four cells each
+    tokens = _token_labels(labels, cells)
+    assert len(tokens) == 32 and tokens[:4] == ["a", "a", "b", "b"] and tokens[16:20] == ["e", "e", "f", "f"]

@@ -2,7 +2,8 @@
 
 For every grid cell of a toy scene the probe predicts the cell's occupancy, colour, shape,
 size and word ("empty" / "none" where there is none) from the features of that cell's own
-image tokens, at two points of the model: the vision tower's layer LLaVA reads
+image tokens (all of them, concatenated; and, as "<attribute> (one token)", from each token
+alone, which is what one attention read of one token can match), at two points of the model: the vision tower's layer LLaVA reads
 (`vision_feature_layer`) and the projector's output (what the language model sees). A
 second probe predicts each image token's cell from the token alone (where the image
 says a token is). Probes are ridge regressions onto one-hot labels, closed form and
@@ -24,6 +25,7 @@ from PIL import Image
 from mmdistill.toyworld.scenes import scene_grid
 
 CELL_ATTRIBUTES = ("occupied", "color", "shape", "size", "text")
+ONE_TOKEN_ATTRIBUTES = ("color", "shape", "size")
 EMPTY = "empty"
 
 
@@ -97,6 +99,12 @@ def _cell_features(features: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.stack(per_cell, 1).reshape(images * grid * grid, -1)
 
 
+def _token_labels(cell_labels_: Sequence[str], cells: Sequence[int]) -> list[str]:
+    """Per-cell labels of consecutive scenes (row-major cells) as per-token labels: each token its cell's."""
+    per_scene = max(cells) + 1
+    return [cell_labels_[start + cell] for start in range(0, len(cell_labels_), per_scene) for cell in cells]
+
+
 def vision_probes(model, processor, train_scenes: Sequence[dict], test_scenes: Sequence[dict],
                   image_root: str | Path) -> dict[str, Any]:
     """Probe accuracies {point: {attribute or "token cell": accuracy}} and each attribute's chance
@@ -112,12 +120,16 @@ def vision_probes(model, processor, train_scenes: Sequence[dict], test_scenes: S
         train_cells, test_cells = _cell_features(train[point], grid), _cell_features(test[point], grid)
         result[point] = {name: ridge_probe_accuracy(train_cells, train_labels, test_cells, test_labels)
                          for name, (train_labels, test_labels) in labels.items()}
-        tokens = train[point].shape[1]
-        cells = _token_cells(tokens, grid)
-        result[point]["token cell"] = ridge_probe_accuracy(
-            train[point].reshape(-1, train[point].shape[-1]), [str(c) for c in cells] * len(train_scenes),
-            test[point].reshape(-1, test[point].shape[-1]), [str(c) for c in cells] * len(test_scenes))
+        cells = _token_cells(train[point].shape[1], grid)
+        train_tokens, test_tokens = (features[point].reshape(-1, features[point].shape[-1]) for features in (train, test))
+        for name in ONE_TOKEN_ATTRIBUTES:
+            train_labels, test_labels = (_token_labels(cell_labels_, cells) for cell_labels_ in labels[name])
+            result[point][f"{name} (one token)"] = ridge_probe_accuracy(train_tokens, train_labels, test_tokens,
+                                                                         test_labels)
+        result[point]["token cell"] = ridge_probe_accuracy(train_tokens, [str(c) for c in cells] * len(train_scenes),
+                                                           test_tokens, [str(c) for c in cells] * len(test_scenes))
     result["chance"] = {name: max(test_labels.count(v) for v in set(test_labels)) / len(test_labels)
                         for name, (_, test_labels) in labels.items()}
+    result["chance"].update({f"{name} (one token)": result["chance"][name] for name in ONE_TOKEN_ATTRIBUTES})
     result["chance"]["token cell"] = 1 / grid ** 2
     return result
