@@ -62,8 +62,34 @@ rule mod_table:
         "../scripts/mod_table.py"
 
 
+rule mod_routing:
+    """Do experts specialize? Each expert's share of the top-k routing per layer, by question type, of the
+    LLaVA-MoD student of every training seed (pooled) on held-out scenes' questions with the oracle's answers."""
+    input:
+        students=[model_checkpoint(model) for model in model_ids(MOD_STUDENT)],
+        scenes=rules.toy_scenes.output.scenes,
+        images=rules.toy_scenes.output.images,
+    output:
+        figure="results/mod_routing.png",
+        csv="results/mod_routing.csv",
+    params:
+        seed=config["seed"],
+        scenes=MOD["routing"]["scenes"],
+        questions_per_scene=MOD["routing"]["questions_per_scene"],
+        batch_size=config["evaluation"]["batch_size"],
+    log:
+        log_path("mod_routing"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/mod_routing.py"
+
+
 rule mod_tables:
-    """LLaVA-MoD's tables 2-8 and the teacher-logits measurements (bytes per token, top-k KL)."""
+    """LLaVA-MoD's tables 2-8, the teacher-logits measurements (bytes per token, top-k KL) and, on the
+    toy world, the routing shares by question type."""
     input:
         expand("results/mod_table{n}.csv", n=MOD_TABLES),
         f"results/bench/teacher_logits_{MOD['distillation_tokens']}.json",
+        rules.mod_routing.output if is_toy(config["data"]["benchmarks"]) else [],

@@ -236,6 +236,17 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
         assert float(preference["preference_pairs"]) == pytest.approx(sum(r["pairs"] for r in reports) / len(SEEDS))
 
 
+def test_routing_shares_cover_every_question_type_and_sum_to_one_per_layer(workdir):
+    rows = _csv(workdir / "results/mod_routing.csv")
+    assert (workdir / "results/mod_routing.png").exists()
+    assert {row["type"] for row in rows} >= {"image tokens", "color", "count", "describe"}
+    totals = {}
+    for row in rows:
+        totals[(row["type"], row["layer"])] = totals.get((row["type"], row["layer"]), 0) + float(row["share"])
+    assert all(total == pytest.approx(1.0, abs=1e-3) for total in totals.values())
+    assert {int(row["expert"]) for row in rows} == {0, 1, 2, 3}
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mod_stages_train_their_parts_from_the_comd_stage1_student(workdir, seed):
     models = workdir / f"results/models/seed{seed}"
