@@ -258,6 +258,7 @@ def mod_sparse(recipe, experts=MOD["experts"], top_k=MOD["top_k"]):
 MOD_MIMIC = mod_sparse(mod_recipe(MOD["distillation_tokens"]))  # LLaVA-MoD after mimic distillation
 MOD_STUDENT = f"{MOD_MIMIC}-pref"  # LLaVA-MoD: mimic, then preference distillation
 MOD_SFT = "mod-sft-dense"  # the dense SFT student: every MoD table's baseline
+MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 
 
 def mod_reuses_comd_stage1():
@@ -293,6 +294,17 @@ def mod_pair_inputs(wildcards):
     student = mod_sparse(wildcards.recipe, wildcards.experts, wildcards.top_k)
     return {"student": model_checkpoint(model_id(student, wildcards.seed)),
             "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
+
+
+def mod_learning_curve_inputs():
+    """(panel, series, training seed, training summary) of each LLaVA-MoD stage of the main student and of the
+    dense SFT student, per training seed."""
+    stages = [("mimic: dense to dense (eq. 6)", "mimic", f"mod-{MOD_MAIN_RECIPE}-dense"),
+              ("mimic: dense to sparse (eq. 7)", "mimic", MOD_MIMIC),
+              ("preference (eq. 8)", "preference", MOD_STUDENT),
+              ("mimic: dense to dense (eq. 6)", "SFT", MOD_SFT)]
+    return [(panel, series, seed, f"{MODELS}/{model_id(model, seed)}.training.json")
+            for seed in SEEDS for panel, series, model in stages]
 
 
 def mod_table_scores(columns, rows):

@@ -14,7 +14,6 @@ MOD_UNAVAILABLE = {
 }
 MOD_BASE_ROWS = [("teacher", "teacher"), ("dense SFT student", MOD_SFT)]
 MOD_E, MOD_K = MOD["experts"], MOD["top_k"]
-MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 # table: (title, columns, rows (label, model))
 MOD_TABLES = {
     2: ("Comprehension: LLaVA-MoD against the CoMD student of the same LLM", MOD_COMPREHENSION,
@@ -86,10 +85,28 @@ rule mod_routing:
         "../scripts/mod_routing.py"
 
 
+rule mod_learning_curves:
+    """Training loss against steps of each LLaVA-MoD stage, a line per training seed."""
+    input:
+        summaries=[path for *_, path in mod_learning_curve_inputs()],
+    output:
+        figure="results/mod_learning_curves.png",
+        csv="results/mod_learning_curves.csv",
+    params:
+        curves=[curve for *curve, _ in mod_learning_curve_inputs()],
+    log:
+        log_path("mod_learning_curves"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/learning_curves.py"
+
+
 rule mod_tables:
-    """LLaVA-MoD's tables 2-8, the teacher-logits measurements (bytes per token, top-k KL) and, on the
-    toy world, the routing shares by question type."""
+    """LLaVA-MoD's tables 2-8, the teacher-logits measurements (bytes per token, top-k KL), the learning
+    curves and, on the toy world, the routing shares by question type."""
     input:
         expand("results/mod_table{n}.csv", n=MOD_TABLES),
         f"results/bench/teacher_logits_{MOD['distillation_tokens']}.json",
+        rules.mod_learning_curves.output,
         rules.mod_routing.output if is_toy(config["data"]["benchmarks"]) else [],

@@ -1,4 +1,4 @@
-"""Rule script: the training loss against steps of every stage the tables rest on, as PNG and CSV."""
+"""Rule script: training loss against steps of the stages a rule lists (learning_curves, mod_learning_curves), as PNG and CSV."""
 
 from mmdistill.io import read_json
 from mmdistill.jobs import snakemake_job

@@ -236,7 +236,7 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
         assert float(preference["preference_pairs"]) == pytest.approx(sum(r["pairs"] for r in reports) / len(SEEDS))
 
 
-def test_routing_shares_cover_every_question_type_and_sum_to_one_per_layer(workdir):
+def test_routing_shares_and_learning_curves_of_the_mod_students(workdir):
     rows = _csv(workdir / "results/mod_routing.csv")
     assert (workdir / "results/mod_routing.png").exists()
     assert {row["type"] for row in rows} >= {"image tokens", "color", "count", "describe"}
@@ -245,6 +245,9 @@ def test_routing_shares_cover_every_question_type_and_sum_to_one_per_layer(workd
         totals[(row["type"], row["layer"])] = totals.get((row["type"], row["layer"]), 0) + float(row["share"])
     assert all(total == pytest.approx(1.0, abs=1e-3) for total in totals.values())
     assert {int(row["expert"]) for row in rows} == {0, 1, 2, 3}
+    curves = _csv(workdir / "results/mod_learning_curves.csv")
+    assert {(row["series"], row["seed"]) for row in curves} == {(series, str(s)) for s in SEEDS
+                                                               for series in ("mimic", "preference", "SFT")}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
