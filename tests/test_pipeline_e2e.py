@@ -289,6 +289,8 @@ def test_teacher_logits_are_measured_and_their_shards_have_provenance(workdir):
     assert bench["bytes_per_token"] < 150 and bench["bytes_per_token_152k_vocabulary"] == 6 * 16 + 2
     record = json.loads((workdir / "results/provenance/mod/teacher_logits/response.json").read_text())
     assert record["rule"] == "mod_teacher_logits" and "results/mod/teacher_logits/response" in record["outputs"]
+    index = json.loads((workdir / "results/mod/teacher_logits/response/index.json").read_text())
+    assert len(index["vocabulary_sha256"]) == 64  # students of another vocabulary are refused
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_baselines_train_on_the_main_runs_data_of_their_seed(workdir, seed):
