@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
 SEEDS = TINY["seeds"]
+TEACHERS = ("teacher", "weak_teacher")  # one model each, scored under its own name
 
 
 def score(workdir, model, bench, seed=None):
-    """A score record: the teacher's one, or a student's with training seed `seed`."""
-    folder = "teacher" if model == "teacher" else f"seed{seed}/{model}"
+    """A score record: a teacher's one, or a student's with training seed `seed`."""
+    folder = model if model in TEACHERS else f"seed{seed}/{model}"
     return json.loads((workdir / f"results/scores/{folder}/{bench}.json").read_text())
 
 
@@ -117,7 +118,7 @@ def _csv(path):
 
 def per_seed_scores(workdir, model, bench):
     """{training seed: score record} of a model: the teacher's one (key None), a student's per seed."""
-    return {None: score(workdir, model, bench)} if model == "teacher" else \
+    return {None: score(workdir, model, bench)} if model in TEACHERS else \
         {seed: score(workdir, model, bench, seed) for seed in SEEDS}
 
 
@@ -173,6 +174,7 @@ MOD_ROWS = {  # LLaVA-MoD tables: the models of their rows (tiny config: E4T2, r
     6: ["teacher", "mod-sft-dense", "mod-sft-e4t2", "mod-kd-e4t2"],
     7: ["teacher", "mod-sft-dense", "mod-kd-all-e4t2", "mod-kd-e4t2"],
     8: ["teacher", "mod-sft-dense", "mod-kd-e1t1", "mod-kd-e4t1"],
+    9: ["teacher", "mod-sft-dense", "weak_teacher", "mod-kd-weak-e4t2", "mod-kd-e4t2"],
 }
 COMPREHENSION = {"MC": "mc", "SEED": "seed", "Open-ended": "open"}
 
@@ -202,7 +204,7 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
             records = per_seed_scores(workdir, row["model"], bench)
             assert float(row[column]) == pytest.approx(sum(r["score"] for r in records.values()) / len(records),
                                                        abs=0.01), (row["model"], column)
-            if row["model"] != "teacher":
+            if row["model"] not in TEACHERS:
                 assert [float(row[f"{column}_seed{s}"]) for s in SEEDS] == \
                     [pytest.approx(records[s]["score"], abs=0.01) for s in SEEDS]
         if hallucination:
@@ -216,7 +218,7 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
             mean = sum(sum(records[key]["score"] for records in by_seed) / 3 for key in keys) / len(keys)
             assert float(row["Average"]) == pytest.approx(mean, abs=0.01), row["model"]
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
-        assert int(row["n_seeds"]) == (1 if row["model"] == "teacher" else len(SEEDS))
+        assert int(row["n_seeds"]) == (1 if row["model"] in TEACHERS else len(SEEDS))
         assert 0 < int(row["params_active"]) <= int(row["params_total"])
     params = {row["model"]: (int(row["params_total"]), int(row["params_active"])) for row in rows}
     dense = params["mod-sft-dense"]
@@ -224,11 +226,17 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
     for model, (total, active) in params.items():
         if model.startswith("mod-") and "e4" in model:
             assert total > dense[0] and dense[0] < active < total, model  # experts added, the top-k active
-        elif model != "teacher":
+        elif model not in TEACHERS:
             assert active == total, model
     if n == 8:
         # E1T1 and E4T1 activate as many parameters but for the routers' three more rows per layer
         assert 0 < params["mod-kd-e4t1"][1] - params["mod-kd-e1t1"][1] < 0.01 * params["mod-kd-e1t1"][1]
+    if n == 9:  # the weak teacher has fewer layers than the strong one, and its student distils from it alone
+        assert params["weak_teacher"][0] < params["teacher"][0]
+        for stage in ("dense", "e4t2"):
+            inputs = json.loads((workdir / f"results/provenance/models/seed0/mod-kd-weak-{stage}.json").read_text())["inputs"]
+            used = {teacher for teacher in TEACHERS if f"results/models/{teacher}" in inputs}
+            assert used == {"weak_teacher"}, stage
     if n in (4, 5):
         preference = rows[-1]
         reports = [json.loads((workdir / f"results/mod/seed{s}/mod-kd-e4t2/preference_report.json").read_text())

@@ -1,6 +1,6 @@
 """The papers' tables and CoMD's Figure 4 from measured score files, as CSV, Markdown and PNG.
 
-CoMD's tables 1-5 (`benchmark_table`, `benchmarks_table`) and LLaVA-MoD's tables 2-8
+CoMD's tables 1-5 (`benchmark_table`, `benchmarks_table`) and LLaVA-MoD's tables 2-9
 (`comparison_table`).
 
 Every cell pools the `results/scores/seed<s>/<model>/<bench>.json` files the pipeline
@@ -281,7 +281,7 @@ def benchmark_average_cell(by_benchmark: Mapping[str, SeedRecords], benchmarks: 
 def comparison_table(title: str, columns: Sequence[str],
                      rows: Sequence[tuple[str, str, dict[str, SeedRecords], dict[str, Any]]], seed: int = 0,
                      unavailable: Mapping[str, str] | None = None) -> Table:
-    """LLaVA-MoD's tables 2-8: a row per model, columns by name, each cell pooled over the row's seeds.
+    """LLaVA-MoD's tables 2-9: a row per model, columns by name, each cell pooled over the row's seeds.
 
     A column is a benchmark (`mc`, `seed`, `pope`, `open`: its overall score, under its
     `BENCHMARK_LABELS` name), `AVERAGE` (the mean over the table's benchmark columns,
