@@ -21,6 +21,7 @@ if config["toy_world"]["seed_set_scenes"] > config["toy_world"]["scenes"]["instr
                       f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})")
 
 TOY = "toy"
+CHAT_TEMPLATE = config["models"]["chat_template"]  # the prompt format of every model (mmdistill.conversation)
 WORLD = "results/world"
 MODELS = "results/models"
 BENCHMARKS = ["mc", "seed", "pope", "open"]

@@ -17,6 +17,7 @@ rule mod_teacher_logits:
     wildcard_constraints:
         tokens="response|all",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         image_root=image_root("instruction_seed_image_root"),
         tokens=lambda wildcards: wildcards.tokens,

@@ -13,6 +13,7 @@ rule teacher_align:
         model=directory(f"{MODELS}/teacher_aligned"),
         summary=f"{MODELS}/teacher_aligned.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="captions",
         image_root=image_root("teacher_gold"),
@@ -36,6 +37,7 @@ rule teacher_instruct:
         model=directory(f"{MODELS}/teacher"),
         summary=f"{MODELS}/teacher.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="conversations",
         image_root=image_root("teacher_gold"),
@@ -59,6 +61,7 @@ rule teacher_quality:
     output:
         "results/teacher_quality.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],

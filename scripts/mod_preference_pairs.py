@@ -21,7 +21,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     else:
         def backend(checkpoint):
             return load_backend(generation["backend"], checkpoint, batch_size=generation["batch_size"],
-                                seed=params["seed"])
+                                seed=params["seed"], chat_template=params["chat_template"])
 
         questions = list(read_jsonl(job.input.prompts))[:params["prompts"]]
         pairs, rejects = pairs_from_student_samples(

@@ -13,7 +13,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     seed, num_scenes, generation = job.params["seed"], job.params["num_scenes"], job.params["generation"]
     image_root = Path(job.input.images).parent
     scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "bench_test"][:num_scenes]
-    backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed)
+    backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed,
+                           chat_template=job.params["chat_template"])
     answers = answer_diagnostics(backend, scenes, image_root, seed, job.params["questions_per_scene"],
                                  generation["max_new_tokens"])
     judge = judge_agreement(backend, make_judge_data(scenes, seed, 1), image_root,
