@@ -72,3 +72,11 @@ def test_the_open_ended_answer_length_comes_from_the_caller(tiny_checkpoint, tmp
                       temperature=0.0, judge=judge, judge_name="fixed", open_ended_max_new_tokens=length)
     lengths = [len(sample["prediction"].split()) for sample in result["samples"]]
     assert max(lengths) == length  # the tiny random model never stops early within 3 tokens
+
+
+def test_text_only_train_items_become_text_only_fine_tuning_conversations(tmp_path):
+    from mmdistill.evaluation.finetune import finetune_records
+
+    records = finetune_records("mc", write_benchmark(tmp_path, "mc", text_only_science_items()))
+    assert ["image" in r for r in records] == [True, False] * 3
+    assert [r["conversations"][0]["value"].startswith("<image>\n") for r in records] == [True, False] * 3
