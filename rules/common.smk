@@ -10,7 +10,10 @@ validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="c
 if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
         and "open" in config["evaluation"]["benchmarks"]):
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
-                      "with real `data.benchmarks` set it to 'teacher' or drop 'open' from `evaluation.benchmarks`")
+                      "with real `data.benchmarks` set it to 'teacher' or 'api', or drop 'open' from "
+                      "`evaluation.benchmarks`")
+if config["evaluation"]["open_ended_judge"] == "api" and not config["evaluation"]["judge_api"]["model"]:
+    raise ConfigError("config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name")
 
 if config["mod"]["top_k"] > config["mod"]["experts"]:
     raise ConfigError(f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
@@ -109,8 +112,11 @@ def open_ended_judge_checkpoint(bench):
 
 def open_ended_judge_settings(bench):
     """The judge of a benchmark's answers (None: exact-match scoring); the teacher judges as the CoMD assessor does,
-    with the generation backend and the assessor's settings (which then are params of its evaluations)."""
+    with the generation backend and the assessor's settings (which then are params of its evaluations); `api` is
+    the OpenAI-compatible endpoint of `evaluation.judge_api`."""
     name = config["evaluation"]["open_ended_judge"] if bench == "open" else None
+    if name == "api":
+        return {"name": name, "api": config["evaluation"]["judge_api"]}
     if name != "teacher":
         return {"name": name}
     generation = config["generation"]

@@ -251,7 +251,7 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
     """Evaluate `checkpoint` on `data_file` with lmms-eval and write the score JSON to `output_json`.
 
     A `judge` (see `mmdistill.judges`) is required for the open-ended benchmark;
-    `judge_name` is recorded in the JSON as "judge". The toy `scenes`, if given, add the
+    `judge_name` is recorded in the JSON as "judge", the judge's `metadata` (if any) as "judge_metadata". The toy `scenes`, if given, add the
     open-ended benchmark's hallucination block (see `summarize`).
     The per-run task YAML goes to `task_dir` (a temporary directory if None).
     With `protocol` "likelihood" each sample also records its choices' "loglikelihoods"
@@ -294,5 +294,7 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
         "chat_template": chat_template,
         "judge": judge_name if spec.kind == "open_ended" else None,
     }
+    if spec.kind == "open_ended" and getattr(judge, "metadata", None) is not None:
+        output["judge_metadata"] = judge.metadata  # e.g. an API judge's model, served version, calls and failures
     write_json(output_json, output)
     return output
