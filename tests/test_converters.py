@@ -93,8 +93,9 @@ def test_pope(tmp_path):
     image(tmp_path / "val2014/COCO_val2014_000000000042.jpg")
     record = {"question_id": 1, "image": "COCO_val2014_000000000042.jpg", "text": "Is there a dog in the image?",
               "label": "yes"}
-    random = json_lines(tmp_path / "coco_pope_random.json", [record, {**record, "question_id": 2, "label": "no"},
-                                                            "{not json", {**record, "question_id": 3, "label": "maybe"}])
+    random = json_lines(tmp_path / "coco_pope_random.json",
+                        [record, {**record, "question_id": 2, "label": "no"}, "{not json",
+                         {**record, "question_id": 3, "label": "maybe"}])
     adversarial = json_lines(tmp_path / "coco_pope_adversarial.json", [{**record, "label": "no"}])
     report = convert_pope({"random": random, "adversarial": adversarial}, tmp_path / "val2014", tmp_path / "out")
     items = load_items("pope", tmp_path / "out/pope_test.jsonl")

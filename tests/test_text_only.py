@@ -33,13 +33,15 @@ def test_a_batch_mixing_text_only_and_image_records_trains(tiny_checkpoint, benc
     text_only = ConversationCollator(processor.tokenizer.pad_token_id)([dataset[1], dataset[2]])
     assert "pixel_values" not in text_only and torch.isfinite(model(**text_only).loss)
     supervised = [token for token, label in zip(dataset[1]["input_ids"], dataset[1]["labels"]) if label != IGNORE_INDEX]
-    assert supervised == processor.tokenizer.encode("red", add_special_tokens=False) + [processor.tokenizer.eos_token_id]
+    tokenizer = processor.tokenizer
+    assert supervised == tokenizer.encode("red", add_special_tokens=False) + [tokenizer.eos_token_id]
 
 
 def test_text_only_prompts_generate_and_score_beside_image_prompts(tiny_checkpoint, benchmark_files):
     backend = load_backend("hf", tiny_checkpoint, batch_size=4, seed=0, device="cpu")
     image = benchmark_files["mc"].parent / "images/0.png"
-    requests = [GenerationRequest(image, "what color is it ?", id="i"), GenerationRequest(None, "what is red ?", id="t")]
+    requests = [GenerationRequest(image, "what color is it ?", id="i"),
+                GenerationRequest(None, "what is red ?", id="t")]
     assert len(backend.generate(requests)) == 2
     scored = answer_loglikelihoods(backend, [(None, "what is red ?", "red"), (None, "what is red ?", "blue")])
     assert all(value < 0 for value, _ in scored)

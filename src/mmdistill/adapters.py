@@ -1,11 +1,18 @@
 """Real training data to the files the pipeline reads, one adapter per published format.
 
-| adapter | reads | writes (config key) |
-|---|---|---|
-| `img2dataset_captions` | a CC3M, SBU or LAION download made with img2dataset (`output_format files`): `<shard>/<key>.json` with `caption` and `status`, the image `<shard>/<key>.jpg` beside it | raw captions JSONL `{"id", "image", "caption"}` (`data.raw_captions`; image root: the download folder) |
-| `llava_pretrain_captions` | LLaVA's LCS-558K `blip_laion_cc_sbu_558k.json` (LAION/CC/SBU, one caption turn per image) | the same |
-| `llava_conversations` | LLaVA-Instruct-80K `llava_instruct_80k.json` (or the 665K mix): `{"id", "image"?, "conversations": [human, gpt, ...]}`, text-only records without `image` | checked conversation JSON (`data.instruction_seed`) |
-| `rlaif_v_pairs` | RLAIF-V-Dataset rows exported as JSON lines with `image_path` (`ds_name, question, chosen, rejected, image_path, idx, origin_dataset`) | preference pairs JSONL `{"id", "image", "question", "chosen", "rejected", "chosen_score", "rejected_score", "source"}` (`mmdistill.mod.stages.preference_distill`) |
+* `img2dataset_captions`: a CC3M, SBU or LAION download made with img2dataset
+  (`output_format files`: `<shard>/<key>.json` with `caption` and `status`, the image
+  `<shard>/<key>.jpg` beside it) -> raw captions `{"id", "image", "caption"}`
+  (`data.raw_captions`; the image root is the download folder).
+* `llava_pretrain_captions`: LLaVA's LCS-558K `blip_laion_cc_sbu_558k.json` (LAION/CC/SBU,
+  one caption turn per image) -> the same.
+* `llava_conversations`: LLaVA-Instruct-80K `llava_instruct_80k.json` (or the 665K mix),
+  `{"id", "image"?, "conversations": [human, gpt, ...]}` with text-only records (no `image`)
+  -> checked conversation JSON (`data.instruction_seed`).
+* `rlaif_v_pairs`: RLAIF-V-Dataset rows exported as JSON lines with `image_path`
+  (`ds_name, question, chosen, rejected, image_path, idx, origin_dataset`) -> preference pairs
+  `{"id", "image", "question", "chosen", "rejected", "chosen_score", "rejected_score", "source"}`
+  (`mmdistill.mod.stages.preference_distill`).
 
 Every adapter returns `(records, rejects)`: a malformed record goes to the `RejectLog` with
 its reason and source (file, or file:line), never silently. Image paths stay relative to

@@ -3,12 +3,17 @@
 One converter per benchmark the papers report, each reading the files as their authors
 publish them:
 
-| benchmark | official files | ours |
-|---|---|---|
-| ScienceQA (`mc`) | `problems.json` (`{pid: {question, choices, answer, hint, image, grade, subject, split}}`), images under `<split>/<pid>/image.png` | `mc_<split>.jsonl`, text-only items without `image` |
-| SEED-Bench (`seed`) | `SEED-Bench.json` (`questions`: `question_id, question, choice_a..d, answer, data_id, data_type, question_type_id`; `question_type`: name to id) | `seed_test.jsonl`, image questions only (dimensions 1-9) |
-| POPE (`pope`) | `coco_pope_{random,popular,adversarial}.json`, JSON lines `question_id, image, text, label` | `pope_test.jsonl`, `negative_type` from the file |
-| LLaVA-Bench in-the-wild (`open`) | `questions.jsonl` (`question_id, image, text, category`) and `answers_gpt4.jsonl` (`question_id, text`) | `open_test.jsonl`, GPT-4's answer as the reference |
+* ScienceQA (`mc`): `problems.json` (`{pid: {question, choices, answer, hint, image, grade,
+  subject, split}}`), images under `<split>/<pid>/image.png` -> `mc_<split>.jsonl`, text-only
+  items without `image`.
+* SEED-Bench (`seed`): `SEED-Bench.json` (`questions`: `question_id, question, choice_a..d,
+  answer, data_id, data_type, question_type_id`; `question_type`: name to id) ->
+  `seed_test.jsonl`, image questions only (dimensions 1-9).
+* POPE (`pope`): `coco_pope_{random,popular,adversarial}.json`, JSON lines `question_id,
+  image, text, label` -> `pope_test.jsonl`, `negative_type` from the file.
+* LLaVA-Bench in-the-wild (`open`): `questions.jsonl` (`question_id, image, text, category`)
+  and `answers_gpt4.jsonl` (`question_id, text`) -> `open_test.jsonl`, GPT-4's answer as the
+  reference.
 
 A malformed record is skipped into a `RejectLog` with its reason (written next to the
 output as `<bench>_<split>.rejects.jsonl`) and counted in the returned report. Image paths
@@ -26,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmdistill.evaluation.scoring import OPTION_LETTERS
-from mmdistill.io import DataError, RejectLog, read_json, read_jsonl, write_json, write_jsonl
+from mmdistill.io import DataError, RejectLog, read_json, write_json, write_jsonl
 
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 SCIENCEQA_SPLITS = ("train", "val", "test")  # the `split` field of problems.json
@@ -238,7 +243,8 @@ def convert_llava_bench(questions_path: str | Path, answers_path: str | Path, im
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m mmdistill.evaluation.converters", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mmdistill.evaluation.converters",
+                                     description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="benchmark", required=True)
     science = commands.add_parser("scienceqa", help="problems.json -> mc_<split>.jsonl")
     science.add_argument("--problems", required=True)

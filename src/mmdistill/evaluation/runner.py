@@ -251,8 +251,9 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
     """Evaluate `checkpoint` on `data_file` with lmms-eval and write the score JSON to `output_json`.
 
     A `judge` (see `mmdistill.judges`) is required for the open-ended benchmark;
-    `judge_name` is recorded in the JSON as "judge", the judge's `metadata` (if any) as "judge_metadata". The toy `scenes`, if given, add the
-    open-ended benchmark's hallucination block (see `summarize`).
+    `judge_name` is recorded in the JSON as "judge", the judge's `metadata` (if any) as
+    "judge_metadata". The toy `scenes`, if given, add the open-ended benchmark's
+    hallucination block (see `summarize`).
     The per-run task YAML goes to `task_dir` (a temporary directory if None).
     With `protocol` "likelihood" each sample also records its choices' "loglikelihoods"
     and the JSON's "temperature" is None (nothing is sampled). `chat_template` is the prompt

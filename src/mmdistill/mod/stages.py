@@ -65,7 +65,8 @@ def distill_dense(output_dir, summary_path, init_checkpoint, data_path, image_ro
 def distill_sparse(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                    num_experts: int = 4, top_k: int = 2, aux_loss_coef: float = 0.01,
                    teacher_logits: str = "online", teacher=None, logits_dir=None, tokens: str = "response",
-                   trainable: Sequence[str] = SPARSE_TRAINABLE, chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
+                   trainable: Sequence[str] = SPARSE_TRAINABLE,
+                   chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Dense-to-sparse mimic distillation (eq. 7): upcycle the dense student (E`num_experts`T`top_k`), then CE + KL.
 
     The load-balancing term (`aux_loss_coef`) is added once per step.
@@ -80,7 +81,8 @@ def distill_sparse(output_dir, summary_path, init_checkpoint, data_path, image_r
 
 def finetune_sparse(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                     num_experts: int = 4, top_k: int = 2, aux_loss_coef: float = 0.01,
-                    trainable: Sequence[str] = SPARSE_TRAINABLE, chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
+                    trainable: Sequence[str] = SPARSE_TRAINABLE,
+                    chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Table 6's SFT: the dense student upcycled as in `distill_sparse`, trained with cross-entropy plus aux only."""
     seed_everything(seed)
     dense, processor = load_llava(init_checkpoint)
