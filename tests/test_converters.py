@@ -138,6 +138,14 @@ def test_converted_files_are_scored_through_lmms_eval(scienceqa, answering_check
     score = evaluate(answering_checkpoints["multiple_choice"], "mc", tmp_path / "out/mc_test.jsonl",
                      tmp_path / "mc.json", batch_size=4, seed=0, protocol="likelihood")
     assert score["n"] == 3 and set(score["by_category"]["context_modality"]) == {"img", "txt", "no"}
+    test_seed_bench(tmp_path / "seed")
+    score = evaluate(answering_checkpoints["multiple_choice"], "seed", tmp_path / "seed/out/seed_test.jsonl",
+                     tmp_path / "seed.json", batch_size=4, seed=0, protocol="likelihood")
+    assert score["n"] == 1 and list(score["by_category"]["dimension"]) == ["Scene Understanding"]
+    test_pope(tmp_path / "pope")
+    score = evaluate(answering_checkpoints["yes_no"], "pope", tmp_path / "pope/out/pope_test.jsonl",
+                     tmp_path / "pope.json", batch_size=4, seed=0, protocol="generation")
+    assert score["n"] == 3 and set(score["by_category"]["negative_type"]) == {"random", "adversarial"}
     test_llava_bench(tmp_path / "bench")
     judge = lambda items, predictions: [{"score": 7.0} for _ in items]  # noqa: E731
     score = evaluate(tiny_checkpoint, "open", tmp_path / "bench/out/open_test.jsonl", tmp_path / "open.json",

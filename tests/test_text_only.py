@@ -82,3 +82,11 @@ def test_text_only_train_items_become_text_only_fine_tuning_conversations(tmp_pa
     records = finetune_records("mc", write_benchmark(tmp_path, "mc", text_only_science_items()))
     assert ["image" in r for r in records] == [True, False] * 3
     assert [r["conversations"][0]["value"].startswith("<image>\n") for r in records] == [True, False] * 3
+
+
+def test_comds_image_instruction_pools_leave_text_only_records_out():
+    from mmdistill.comd.competitive import seed_pool, text_only_records
+
+    records = [record(0, "images/0.png"), record(1, None), {**record(2, None), "image": None}]
+    assert [item["id"] for item in seed_pool(records)] == ["r0-q1"]
+    assert text_only_records(records) == 2
