@@ -15,6 +15,11 @@ if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["
 if config["evaluation"]["open_ended_judge"] == "api" and not config["evaluation"]["judge_api"]["model"]:
     raise ConfigError("config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name")
 
+if config["mod"]["preference"]["pairs"] == "rlaif_v" and (
+        "toy" in (config["data"]["preference_pairs"], config["data"]["preference_pairs_image_root"])):
+    raise ConfigError("config: `data.preference_pairs`: `mod.preference.pairs: rlaif_v` needs the RLAIF-V pairs "
+                      "(JSON lines, see mmdistill.adapters) and `data.preference_pairs_image_root` on disk")
+
 if config["mod"]["top_k"] > config["mod"]["experts"]:
     raise ConfigError(f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
                       f"`mod.experts` ({config['mod']['experts']})")
@@ -278,7 +283,11 @@ def mod_pairs_dir(seed, sparse):
 
 
 def mod_pair_inputs(wildcards):
-    """What the pairs are made of: the student and the seed set's questions, or CoMD's assessment."""
+    """What the pairs are made of: the student and the seed set's questions, CoMD's assessment, or
+    published RLAIF-V pairs (`data.preference_pairs`)."""
+    if MOD["preference"]["pairs"] == "rlaif_v":
+        return {"rlaif_v": config["data"]["preference_pairs"],
+                "rlaif_v_images": config["data"]["preference_pairs_image_root"]}
     if MOD["preference"]["pairs"] == "comd_assessment":
         last = config["comd"]["stage2"]["iterations"]
         return {name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")

@@ -104,6 +104,8 @@ def test_rlaif_v_pairs(tmp_path):
                                              f"image 'gone.png' not found under {tmp_path / 'images'}",
                                              "duplicate idx 'OmniLMM-12B_0'", "not a JSON object"])
     assert rejects.rejects[-1]["source"] == f"{path}:6"
+    absolute, _ = rlaif_v_pairs(path, tmp_path / "images", absolute_images=True)
+    assert absolute[0]["image"] == str((tmp_path / "images/RLAIF-V-Dataset_0.png").resolve())
 
 
 def test_the_command_line_writes_records_and_rejects(llava_80k, capsys):

@@ -150,12 +150,14 @@ def stand_in_files(tmp_path, paper_config):
         (tmp_path / directory).mkdir()
     (tmp_path / "captions.jsonl").write_text('{"id": "1", "image": "a.png", "caption": "a dog"}\n')
     (tmp_path / "seed.json").write_text("[]")
+    (tmp_path / "pairs.jsonl").write_text("")
     for split in ("mc_train", "mc_test", "seed_test", "pope_test", "open_test"):
         (tmp_path / "benchmarks" / f"{split}.jsonl").write_text("")
     paths = {"data": {"raw_captions": str(tmp_path / "captions.jsonl"), "raw_captions_image_root": str(tmp_path / "images"),
                       "instruction_seed": str(tmp_path / "seed.json"),
                       "instruction_seed_image_root": str(tmp_path / "images"),
-                      "benchmarks": str(tmp_path / "benchmarks")},
+                      "benchmarks": str(tmp_path / "benchmarks"), "preference_pairs": str(tmp_path / "pairs.jsonl"),
+                      "preference_pairs_image_root": str(tmp_path / "images")},
              "models": {"teacher": str(tmp_path / "teacher"), "student_llm": str(tmp_path / "llm"),
                         "vision_tower": str(tmp_path / "clip")}}
     path = tmp_path / "paths.yaml"
@@ -183,6 +185,12 @@ def test_the_paper_configs_plan_their_runs_without_toy_jobs(tmp_path, paper_conf
         assert rule in planned, rule
     for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "teacher_instruct", "teacher_quality"):
         assert toy_rule not in planned
+
+
+def test_rlaif_v_pairs_need_their_file():
+    result = snakemake("-n", "--config", "mod={'preference': {'pairs': 'rlaif_v'}}")
+    assert result.returncode != 0
+    assert "`data.preference_pairs`" in result.stderr + result.stdout
 
 
 def test_the_api_judge_needs_a_model_name():

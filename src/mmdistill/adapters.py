@@ -129,9 +129,12 @@ def llava_pretrain_captions(path: str | Path, image_root: str | Path) -> tuple[l
     return records, rejects
 
 
-def rlaif_v_pairs(path: str | Path, image_root: str | Path) -> tuple[list[dict], RejectLog]:
+def rlaif_v_pairs(path: str | Path, image_root: str | Path,
+                  absolute_images: bool = False) -> tuple[list[dict], RejectLog]:
     """RLAIF-V preference rows (JSON lines) as our pair records. RLAIF-V ranks by its labeller and
-    publishes no scores, so `chosen_score` and `rejected_score` are None; `source` is `rlaif-v/<ds_name>`."""
+    publishes no scores, so `chosen_score` and `rejected_score` are None; `source` is `rlaif-v/<ds_name>`.
+    Images stay relative to `image_root`, or become absolute paths (`absolute_images`, for the pipeline,
+    which resolves pair images against another root)."""
     path, image_root, rejects = Path(path), Path(image_root), RejectLog()
     pairs, seen = [], set()
     with path.open(encoding="utf-8") as handle:
@@ -161,6 +164,8 @@ def rlaif_v_pairs(path: str | Path, image_root: str | Path) -> tuple[list[dict],
                 rejects.add(f"duplicate idx {identifier!r}", row, source)
             else:
                 seen.add(identifier)
+                if absolute_images:
+                    image = str((image_root / image).resolve())
                 pairs.append({"id": identifier, "image": image, "question": texts["question"],
                               "chosen": texts["chosen"], "rejected": texts["rejected"], "chosen_score": None,
                               "rejected_score": None, "source": f"rlaif-v/{row.get('ds_name', 'unknown')}"})
