@@ -1,8 +1,9 @@
 """The real chat templates with a subword tokenizer: training ids are the processor's inference ids,
 and every answer token (and its stop) is supervised.
 
-A small byte-level BPE is trained here with `tokenizers`, so piece boundaries fall inside
-merges the way they do with Llama's and Qwen's tokenizers.
+Small BPEs are trained here with `tokenizers`, so piece boundaries fall inside merges the way
+they do with real tokenizers: byte-level (Qwen's, GPT-2's) and SentencePiece-style metaspace
+words (Llama's and Vicuna's), with and without a BOS.
 """
 
 import pytest
@@ -35,14 +36,21 @@ QUESTIONS = ["What is shown in the picture?", "How many people are there?"]
 ANSWERS = ["A red bus parked next to a building.", "There are two people,\none holding an umbrella."]
 
 
-def bpe_tokenizer(bos: bool, eos: str) -> PreTrainedTokenizerFast:
-    """Byte-level BPE with LLaVA's and ChatML's special tokens; a BOS post-processor as Llama's (`bos`)."""
+def bpe_tokenizer(bos: bool, eos: str, style: str = "byte_level") -> PreTrainedTokenizerFast:
+    """BPE with LLaVA's and ChatML's special tokens, words split `byte_level` (GPT-2, Qwen) or at
+    SentencePiece's `metaspace` (Llama); a BOS post-processor as Llama's (`bos`)."""
     specials = ["<unk>", "<s>", "</s>", "<pad>", IMAGE_PLACEHOLDER, "<|im_start|>", "<|im_end|>", "<|endoftext|>"]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
+    if style == "byte_level":
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+        tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+        alphabet = ["\n"]
     tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+                                                              initial_alphabet=alphabet))
     if bos:
         tokenizer.post_processor = processors.TemplateProcessing(
             single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))])
@@ -56,13 +64,15 @@ def bpe_tokenizer(bos: bool, eos: str) -> PreTrainedTokenizerFast:
 TOKENIZERS = {"vicuna_v1": dict(bos=True, eos="</s>"), "chatml": dict(bos=False, eos="<|endoftext|>")}
 
 
-@pytest.fixture(scope="module", params=sorted(TOKENIZERS))
+@pytest.fixture(scope="module", params=[(template, style) for template in sorted(TOKENIZERS)
+                                        for style in ("byte_level", "metaspace")], ids=str)
 def setup(request):
-    tokenizer = bpe_tokenizer(**TOKENIZERS[request.param])
+    template, style = request.param
+    tokenizer = bpe_tokenizer(**TOKENIZERS[template], style=style)
     processor = LlavaProcessor(image_processor=clip_image_processor(16), tokenizer=tokenizer, patch_size=8,
                                vision_feature_select_strategy="default", num_additional_image_tokens=1,
                                image_token=IMAGE_PLACEHOLDER)
-    return get_template(request.param), tokenizer, processor
+    return get_template(template), tokenizer, processor
 
 
 def supervised_spans(input_ids, labels):
@@ -88,7 +98,8 @@ def test_every_answer_token_and_its_stop_is_supervised_and_nothing_else(setup, i
     input_ids, labels = encode_conversation(tokenizer, QUESTIONS, ANSWERS, NUM_IMAGE_TOKENS, template, image=image)
     stop = template.stop_text(tokenizer)
     spans = supervised_spans(input_ids, labels)
-    assert [tokenizer.decode(span) for span in spans] == [template.answer_prefix + a + stop for a in ANSWERS]
+    # (a metaspace decoder drops the space that opens a sequence, hence the strip)
+    assert [tokenizer.decode(span).strip() for span in spans] == [a + stop for a in ANSWERS]
     assert all(span[-1] == template.stop_token_id(tokenizer) for span in spans)
     assert input_ids.count(tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)) == (NUM_IMAGE_TOKENS if image else 0)
     assert (input_ids[0] == tokenizer.bos_token_id) == (template.name == "vicuna_v1")
@@ -103,7 +114,10 @@ def test_training_ids_are_the_processors_inference_ids(setup):
         assert inference == encode_prompt(tokenizer, question, NUM_IMAGE_TOKENS, template)
         assert training[:len(inference)] == inference
         assert all(label == IGNORE_INDEX for label in labels[:len(inference)])
-        assert all(label != IGNORE_INDEX for label in labels[len(inference):len(inference) + 1])
+        # the answer and its stop: one supervised block right after the prompt (ChatML's closing newline is not)
+        supervised = [label for label in labels if label != IGNORE_INDEX]
+        assert supervised == training[len(inference):len(inference) + len(supervised)]
+        assert tokenizer.decode(training[len(inference) + len(supervised):]) == template.turn_end
 
 
 def test_the_prompts_are_the_families_formats(setup):
@@ -116,8 +130,8 @@ def test_the_prompts_are_the_families_formats(setup):
         assert text.startswith("<|im_start|>system\n")
 
 
-def test_a_template_that_splits_a_merge_is_refused(setup):
-    _, tokenizer, _ = setup
+def test_a_template_that_splits_a_merge_is_refused():
+    tokenizer = bpe_tokenizer(bos=True, eos="</s>")
     glued = ChatTemplate("glued", system="", user="USER: ", image_separator="\n", assistant=" assist",
                          answer_prefix="", stop="</s>", turn_end="")
     assert "Ġassistant" in tokenizer.get_vocab()  # one merge over the prompt's end and the answer's start
