@@ -15,6 +15,11 @@ if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["
 if config["evaluation"]["open_ended_judge"] == "api" and not config["evaluation"]["judge_api"]["model"]:
     raise ConfigError("config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name")
 
+if (config["models"]["chat_template"] != "toy"
+        and "toy" in (config["models"]["teacher"], config["models"]["student_llm"])):
+    raise ConfigError(f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
+                      "the toy models' word-level tokenizer knows only the 'toy' template")
+
 if config["mod"]["preference"]["pairs"] == "rlaif_v" and (
         "toy" in (config["data"]["preference_pairs"], config["data"]["preference_pairs_image_root"])):
     raise ConfigError("config: `data.preference_pairs`: `mod.preference.pairs: rlaif_v` needs the RLAIF-V pairs "

@@ -187,6 +187,12 @@ def test_the_paper_configs_plan_their_runs_without_toy_jobs(tmp_path, paper_conf
         assert toy_rule not in planned
 
 
+def test_a_real_chat_template_needs_real_models():
+    result = snakemake("-n", "--config", "models={'chat_template': 'vicuna_v1'}")
+    assert result.returncode != 0
+    assert "`models.chat_template`: 'vicuna_v1' needs real models" in result.stderr + result.stdout
+
+
 def test_rlaif_v_pairs_need_their_file():
     result = snakemake("-n", "--config", "mod={'preference': {'pairs': 'rlaif_v'}}")
     assert result.returncode != 0
