@@ -39,9 +39,15 @@ def test_scores_are_order_averaged_and_the_version_recorded():
     verdicts = score_open_ended(ITEMS[:2], ["good", "bad"], judge)
     assert [v["score"] for v in verdicts] == [9.0, 3.0] and verdicts[0]["reference_score"] == 6.0
     assert len(endpoint.calls) == 4  # two orders per item
-    assert "[Question]\nq0" in endpoint.calls[0][1]["content"]
+    assert endpoint.calls[0][1]["content"].startswith("[Question]\nq0")  # no caption, no [Context]
     assert judge.metadata["served_models"] == ["gpt-4-0613"] and judge.metadata["model"] == "gpt-4"
     assert judge.metadata["calls"] == 4 and judge.metadata["failed_calls"] == 0
+
+
+def test_an_items_caption_is_the_judges_context():
+    endpoint = FakeEndpoint({"good": 9, "reference 0": 6})
+    score_open_ended([{**ITEMS[0], "caption": "A bowl of ramen."}], ["good"], api_judge(endpoint, "m"))
+    assert endpoint.calls[0][1]["content"].startswith("[Context]\nA bowl of ramen.\n\n[Question]\nq0")
 
 
 def test_failed_calls_are_retried_then_counted_never_filled():

@@ -124,6 +124,11 @@ def test_llava_bench(tmp_path):
     assert [(i["id"], i["category"], i["answer"]) for i in items] == [
         ("0", "conversation", "Ramen."), ("1", "detail_description", "A bowl of ramen on a table.")]
     assert report["rejected"] == 3  # the empty answer, the unknown category, the question without an answer
+    context = json_lines(tmp_path / "context.jsonl", [{"id": "001", "image": "001.jpg", "caption": "Ramen in a bowl."},
+                                                      {"id": "002"}])
+    report = convert_llava_bench(questions, answers, tmp_path / "images", tmp_path / "with_context", context)
+    items = load_items("open", tmp_path / "with_context/open_test.jsonl")
+    assert {item["caption"] for item in items} == {"Ramen in a bowl."} and report["rejected"] == 4
 
 
 def test_nothing_valid_is_an_error_naming_the_counts(tmp_path):

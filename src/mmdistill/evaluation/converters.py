@@ -12,8 +12,9 @@ publish them:
 * POPE (`pope`): `coco_pope_{random,popular,adversarial}.json`, JSON lines `question_id,
   image, text, label` -> `pope_test.jsonl`, `negative_type` from the file.
 * LLaVA-Bench in-the-wild (`open`): `questions.jsonl` (`question_id, image, text, category`)
-  and `answers_gpt4.jsonl` (`question_id, text`) -> `open_test.jsonl`, GPT-4's answer as the
-  reference.
+  and `answers_gpt4.jsonl` (`question_id, text`), optionally `context.jsonl` (`image, caption`)
+  -> `open_test.jsonl`, GPT-4's answer as the reference and the image's caption as `caption`
+  (the context an API judge is shown, as LLaVA-Bench's GPT-4 review is).
 
 A malformed record is skipped into a `RejectLog` with its reason (written next to the
 output as `<bench>_<split>.rejects.jsonl`) and counted in the returned report. Image paths
@@ -215,12 +216,21 @@ def _json_lines(path: Path, rejects: RejectLog):
 
 
 def convert_llava_bench(questions_path: str | Path, answers_path: str | Path, image_root: str | Path,
-                        output_dir: str | Path) -> dict[str, Any]:
+                        output_dir: str | Path, context_path: str | Path | None = None) -> dict[str, Any]:
     """LLaVA-Bench (in-the-wild)'s `questions.jsonl` and GPT-4's `answers_gpt4.jsonl` to `open_test.jsonl`:
-    the category named as ours (conv, complex, detail), GPT-4's answer as the judge's reference."""
+    the category named as ours (conv, complex, detail), GPT-4's answer as the judge's reference, and with
+    `context.jsonl` the image's caption (a question whose image has no caption is then rejected)."""
     questions_path, answers_path = Path(questions_path), Path(answers_path)
     image_root, output_dir = Path(image_root), Path(output_dir)
     rejects = RejectLog()
+    captions = None
+    if context_path is not None:
+        captions = {}
+        for record in _json_lines(Path(context_path), rejects):
+            if isinstance(record.get("image"), str) and isinstance(record.get("caption"), str):
+                captions[record["image"]] = record["caption"].strip()
+            else:
+                rejects.add("context without image or caption", record, str(context_path))
     references = {}
     for record in _json_lines(answers_path, rejects):
         if "question_id" in record and isinstance(record.get("text"), str) and record["text"].strip():
@@ -234,9 +244,14 @@ def convert_llava_bench(questions_path: str | Path, answers_path: str | Path, im
             raise ValueError(f"category {record.get('category')!r} is not one of {sorted(LLAVA_BENCH_CATEGORIES)}")
         if record.get("question_id") not in references:
             raise ValueError(f"no GPT-4 answer for question_id {record.get('question_id')!r}")
-        return {"id": str(record["question_id"]), "question": _text(record, "text"),
+        item = {"id": str(record["question_id"]), "question": _text(record, "text"),
                 "answer": references[record["question_id"]], "category": category,
                 "image": _relative_image(_image(image_root, _text(record, "image")), output_dir)}
+        if captions is not None:
+            if record["image"] not in captions:
+                raise ValueError(f"no caption for image {record['image']!r} in the context file")
+            item["caption"] = captions[record["image"]]
+        return item
 
     items = _convert(_json_lines(questions_path, rejects), convert, rejects, str(questions_path))
     return _write(items, rejects, output_dir / "open_test.jsonl", "open")
@@ -261,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bench.add_argument("--questions", required=True)
     bench.add_argument("--answers", required=True)
     bench.add_argument("--images", required=True)
+    bench.add_argument("--context", help="context.jsonl: captions the API judge is shown")
     for command in (science, seed, pope, bench):
         command.add_argument("--out", required=True, help="the benchmark folder (config data.benchmarks)")
     args = parser.parse_args(argv)
@@ -272,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         files = {t: getattr(args, t) for t in POPE_NEGATIVE_TYPES if getattr(args, t)}
         report = convert_pope(files, args.images, args.out)
     else:
-        report = convert_llava_bench(args.questions, args.answers, args.images, args.out)
+        report = convert_llava_bench(args.questions, args.answers, args.images, args.out, args.context)
     print(json.dumps(report, indent=2))
     return report
 
