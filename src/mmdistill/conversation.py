@@ -147,11 +147,6 @@ def _expand_images(text: str, num_image_tokens: int) -> str:
     return text.replace(IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER * num_image_tokens)
 
 
-def _tokenize(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
-    return list(encoded["input_ids"]), [tuple(span) for span in encoded["offset_mapping"]]
-
-
 def encode_pieces(tokenizer, pieces: list[Piece], num_image_tokens: int) -> tuple[list[int], list[int]]:
     """Token ids of the joined text, and labels: the ids of tokens inside supervised pieces.
 
@@ -164,7 +159,15 @@ def encode_pieces(tokenizer, pieces: list[Piece], num_image_tokens: int) -> tupl
     owner: list[int] = []  # the piece of each character
     for index, piece_text in enumerate(texts):
         owner.extend([index] * len(piece_text))
-    input_ids, offsets = _tokenize(tokenizer, text)
+    # the conversation and each prompt before an answer, in one (parallel) batch call
+    answer_starts, start = [], 0
+    for piece_text, piece in zip(texts, pieces):
+        if piece.supervised:
+            answer_starts.append((start, piece_text))
+        start += len(piece_text)
+    encoded = tokenizer([text] + [text[:start] for start, _ in answer_starts], add_special_tokens=True,
+                        return_offsets_mapping=True)
+    input_ids, offsets = list(encoded["input_ids"][0]), [tuple(span) for span in encoded["offset_mapping"][0]]
     labels = []
     for token, (start, end) in zip(input_ids, offsets):
         if end <= start:  # special tokens added by the tokenizer (BOS) cover no text
@@ -175,14 +178,10 @@ def encode_pieces(tokenizer, pieces: list[Piece], num_image_tokens: int) -> tupl
             raise ValueError(f"token {tokenizer.convert_ids_to_tokens(token)!r} crosses the boundary between "
                              f"{texts[first]!r} and {texts[last]!r}: the chat template does not fit this tokenizer")
         labels.append(token if pieces[first].supervised else IGNORE_INDEX)
-    start = 0
-    for piece_text, piece in zip(texts, pieces):
-        if piece.supervised:
-            prompt_ids, _ = _tokenize(tokenizer, text[:start])
-            if input_ids[:len(prompt_ids)] != prompt_ids:
-                raise ValueError(f"the prompt before answer {piece_text!r} tokenizes differently on its own than "
-                                 "inside the conversation: the chat template does not fit this tokenizer")
-        start += len(piece_text)
+    for (_, piece_text), prompt_ids in zip(answer_starts, encoded["input_ids"][1:]):
+        if input_ids[:len(prompt_ids)] != list(prompt_ids):
+            raise ValueError(f"the prompt before answer {piece_text!r} tokenizes differently on its own than "
+                             "inside the conversation: the chat template does not fit this tokenizer")
     return input_ids, labels
 
 
@@ -201,5 +200,5 @@ def prompt_text(question: str, template: ChatTemplate | None = None, image: bool
 def encode_prompt(tokenizer, question: str, num_image_tokens: int, template: ChatTemplate | None = None,
                   image: bool = True) -> list[int]:
     """Ids of a one-turn generation prompt ending with the assistant tag, tokenized as a processor does."""
-    input_ids, _ = _tokenize(tokenizer, _expand_images(prompt_text(question, template, image), num_image_tokens))
-    return input_ids
+    text = _expand_images(prompt_text(question, template, image), num_image_tokens)
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
