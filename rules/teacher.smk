@@ -18,6 +18,7 @@ rule teacher_align:
         model=directory(f"{MODELS}/{{teacher}}_aligned"),
         summary=f"{MODELS}/{{teacher}}_aligned.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="captions",
         image_root=image_root("teacher_gold"),
@@ -41,6 +42,7 @@ rule teacher_instruct:
         model=directory(f"{MODELS}/{{teacher}}"),
         summary=f"{MODELS}/{{teacher}}.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="conversations",
         image_root=image_root("teacher_gold"),
@@ -64,6 +66,7 @@ rule teacher_quality:
     output:
         "results/teacher_quality.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],

@@ -5,7 +5,9 @@ from mmdistill.io import read_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    pool = competitive.seed_pool(read_json(job.input.seed_set))
+    seed_set = read_json(job.input.seed_set)
+    pool = competitive.seed_pool(seed_set)
     write_jsonl(job.output.tuning_pool, pool)
     write_jsonl(job.output.cache_pool, pool)
-    job.log.info("seed pools: %d single-turn questions", len(pool))
+    job.log.info("seed pools: %d single-turn questions; %d text-only records left out", len(pool),
+                 competitive.text_only_records(seed_set))

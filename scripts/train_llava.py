@@ -17,6 +17,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         vision_tower=job.input.get("vision_tower"),
         llm=job.input.get("llm"),
         allow_empty=job.params.get("allow_empty_data", False),
+        chat_template=job.params["chat_template"],
     )
     write_json(job.output.summary, summary)
     job.log.info("training summary: %d examples, %d steps, final loss %s", summary["examples"],

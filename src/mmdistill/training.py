@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from mmdistill.seeding import seed_everything
-from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
+from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation, from_llava_record, get_template
 
 
 @dataclass
@@ -141,27 +141,44 @@ def pad_batch(sequences: list[list[int]], pad_value: int, side: str = "right") -
 
 
 class ConversationDataset(Dataset):
-    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format."""
+    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format of a chat template.
+
+    A record without an `image` (or with `image: null`) is text-only: its conversation has
+    no image tokens and its item no `pixel_values` (LLaVA-80K and ScienceQA mix both kinds).
+    """
 
     def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
-                 max_length: int | None = None) -> None:
+                 max_length: int | None = None, chat_template: str = DEFAULT_TEMPLATE) -> None:
         self.examples = []
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
+        template = get_template(chat_template)
         for record in records:
             questions, answers = from_llava_record(record)
-            input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens)
+            image = record.get("image")
+            input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens,
+                                                    template, image=image is not None)
             if max_length and len(input_ids) > max_length:
                 raise ValueError(f"record {record.get('id')!r} has {len(input_ids)} tokens > max_length {max_length}")
-            self.examples.append((record["image"], input_ids, labels))
+            self.examples.append((image, input_ids, labels))
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, input_ids, labels = self.examples[index]
-        pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
-        return {"input_ids": input_ids, "labels": labels, "pixel_values": pixels["pixel_values"][0]}
+        item = {"input_ids": input_ids, "labels": labels}
+        if image is not None:
+            pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
+            item["pixel_values"] = pixels["pixel_values"][0]
+        return item
+
+
+def stack_images(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """`pixel_values` of the batch's items that have an image, in batch order (LLaVA fills image
+    tokens in that order); nothing for an all-text batch."""
+    pixels = [b["pixel_values"] for b in batch if "pixel_values" in b]
+    return {"pixel_values": torch.stack(pixels)} if pixels else {}
 
 
 class ConversationCollator:
@@ -174,7 +191,7 @@ class ConversationCollator:
             "input_ids": input_ids,
             "attention_mask": pad_batch([[1] * len(b["input_ids"]) for b in batch], 0),
             "labels": pad_batch([b["labels"] for b in batch], IGNORE_INDEX),
-            "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+            **stack_images(batch),
         }
 
 

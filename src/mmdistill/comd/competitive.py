@@ -104,10 +104,13 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
     do; its length must equal the number of turns), else `task_type_of(question)`,
     which is None for questions outside the toy language. The same list
     initialises both the tuning pool and the cache pool (§3.3). Duplicate ids are
-    an error.
+    an error. The pools hold image instructions (V, X): a text-only record of a mixed
+    seed set (LLaVA-665K) is left out (`text_only_records` counts them).
     """
     pool = []
     for record in llava_records:
+        if record.get("image") is None:
+            continue
         questions, _answers = from_llava_record(record)
         tasks = record.get("tasks")
         if tasks is not None and (not isinstance(tasks, list) or len(tasks) != len(questions)):
@@ -119,6 +122,11 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
                                            parent=None, iteration=0))
     _check_unique_ids(pool, "seed pool")
     return pool
+
+
+def text_only_records(llava_records: Iterable[dict]) -> int:
+    """How many records have no image, which `seed_pool` leaves out."""
+    return sum(record.get("image") is None for record in llava_records)
 
 
 def replace_tuning_pool(new_instructions: Sequence[dict]) -> list[dict]:
