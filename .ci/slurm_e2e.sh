@@ -80,9 +80,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p /run/munge && chown munge:munge /run/munge
-runuser -u munge -- munged --pid-file="$WORK/run/munged.pid" --socket=/run/munge/munge.socket.2
-PIDS+=("$(cat "$WORK/run/munged.pid")")
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+    mkdir -p /run/munge && chown munge:munge /run/munge
+    rm -f /run/munge/munged.pid
+    runuser -u munge -- munged
+    PIDS+=("$(cat /run/munge/munged.pid)")
+fi
 slurmctld -f "$SLURM_CONF"
 for _ in $(seq 50); do [ -s "$WORK/run/slurmctld.pid" ] && break; sleep 0.2; done
 PIDS+=("$(cat "$WORK/run/slurmctld.pid")")
