@@ -29,14 +29,23 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
 
-mkdir -p "$WORK"/{etc,state,spool,log,run}
-export SLURM_CONF=$WORK/etc/slurm.conf
+mkdir -p "$WORK"/{state,spool,log,run}
+# Jobs' own srun calls read the default location, not $SLURM_CONF: the config goes there, and a
+# config this script did not write is never replaced.
+export SLURM_CONF=/etc/slurm/slurm.conf
+MARKER="# written by mmdistill .ci/slurm_e2e.sh"
+for file in slurm.conf gres.conf; do
+    if [ -e "/etc/slurm/$file" ] && ! grep -qF "$MARKER" "/etc/slurm/$file"; then
+        log "/etc/slurm/$file exists and is not this script's: not replacing it"; exit 1
+    fi
+done
 CPUS=$(nproc)
 # Below the machine's memory, as slurmd requires; jobs are scaled to it.
 NODE_MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)
 JOB_MEM_MB=$((NODE_MEM_MB / CPUS))
 
 cat >"$SLURM_CONF" <<EOF
+$MARKER
 ClusterName=mmdistill-ci
 SlurmctldHost=localhost
 SlurmUser=root
@@ -61,15 +70,18 @@ GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$NODE_MEM_MB Gres=gpu:1 State=UNKNOWN
 PartitionName=gpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-cat >"$WORK/etc/gres.conf" <<EOF
+cat >/etc/slurm/gres.conf <<EOF
+$MARKER
 AutoDetect=off
 NodeName=localhost Name=gpu File=/dev/null
 EOF
 
 PIDS=()
+LOCAL=
 cleanup() {
     local status=$?
     scancel --user=root 2>/dev/null || true
+    [ -n "$LOCAL" ] && kill -- "-$LOCAL" 2>/dev/null
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ "$status" -ne 0 ]; then
         log "failed; logs under $WORK (slurmctld, slurmd: $WORK/log; jobs: $WORK/cluster/.snakemake/slurm_logs)"
@@ -142,13 +154,14 @@ for run in local cluster; do
 done
 
 log "local run (--cores 1) and Slurm run side by side"
-(cd "$WORK/local" && OMP_NUM_THREADS=1 "$PYTHON" -m snakemake --cores 1 "$TARGET" --configfile "${CONFIGS[@]}" \
-    >"$WORK/log/local.log" 2>&1) &
+(cd "$WORK/local" && OMP_NUM_THREADS=1 exec setsid "$PYTHON" -m snakemake --cores 1 "$TARGET" \
+    --configfile "${CONFIGS[@]}" >"$WORK/log/local.log" 2>&1) &
 LOCAL=$!
 (cd "$WORK/cluster" && OMP_NUM_THREADS=1 "$PYTHON" -m snakemake --profile slurm --profile "$WORK/ci-node" "$TARGET" \
     --configfile "${CONFIGS[@]}" >"$WORK/log/cluster.log" 2>&1) || { tail -n 40 "$WORK/log/cluster.log"; exit 1; }
 log "Slurm run done"
-wait "$LOCAL" || { tail -n 40 "$WORK/log/local.log"; exit 1; }
+wait "$LOCAL" || { LOCAL=; tail -n 40 "$WORK/log/local.log"; exit 1; }
+LOCAL=
 log "local run done"
 grep -q "Using profiles slurm" "$WORK/log/cluster.log" || { log "--profile slurm did not resolve"; exit 1; }
 
