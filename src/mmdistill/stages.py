@@ -29,7 +29,8 @@ from mmdistill.seeding import seed_everything
 
 def settings_from_config(train_config: dict[str, Any], seed: int) -> TrainSettings:
     """`TrainSettings` from a `train:` block of the config."""
-    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16"}
+    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16",
+             "gradient_checkpointing"}
     return TrainSettings(seed=seed, **{k: v for k, v in train_config.items() if k in known})
 
 

@@ -38,6 +38,7 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     bf16: bool = False
     deepspeed: str | None = None
+    gradient_checkpointing: bool = False
 
 
 class Objective(Protocol):
@@ -110,6 +111,10 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         data_seed=settings.seed,
         bf16=settings.bf16,
         deepspeed=settings.deepspeed,
+        # transformers 5's name for gradient checkpointing. Non-reentrant: stages that freeze the embeddings
+        # (projector-only training) still get gradients.
+        activation_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         logging_steps=max(1, steps_per_epoch // 10),
         save_strategy="no",
         report_to=[],
@@ -128,6 +133,7 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
         "loss_curve": history.records,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
     }
 
 
