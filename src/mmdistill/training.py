@@ -19,13 +19,17 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from mmdistill.seeding import seed_everything
 from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
+from mmdistill.launch import world_size
+from mmdistill.seeding import seed_everything
 
 
 @dataclass
 class TrainSettings:
-    """Optimiser and schedule; every field is a config key of the stage that trains."""
+    """Optimiser and schedule; every field is a config key of the stage that trains.
+
+    `batch_size` is the global batch: under torchrun each of the N processes takes batch_size / N.
+    """
 
     learning_rate: float
     epochs: float
@@ -95,12 +99,18 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
     also holds the terms it reports (`Objective.components`).
     """
     seed_everything(settings.seed)
+    processes = world_size()
+    if settings.batch_size % processes:
+        raise ValueError(f"batch_size {settings.batch_size} is the global batch and must divide among {processes} "
+                         "training processes (one per GPU)")
     steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=settings.batch_size // processes,
+        # Without a GPU, torchrun's processes train data-parallel over gloo only when told they are on CPU.
+        use_cpu=processes > 1 and not torch.cuda.is_available(),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
         weight_decay=settings.weight_decay,
@@ -125,6 +135,11 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
     common = {"model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
               "callbacks": [history]}
     trainer = Trainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
+    # An unlaunched setup trains silently in one process, or without DeepSpeed: stop instead.
+    if trainer.args.world_size != processes:
+        raise RuntimeError(f"{processes} processes were launched, but Trainer trains in {trainer.args.world_size}")
+    if settings.deepspeed and not trainer.is_deepspeed_enabled:
+        raise RuntimeError(f"DeepSpeed config {settings.deepspeed} is set, but Trainer does not train with DeepSpeed")
     result = trainer.train()
     return {
         "train_loss": float(result.training_loss),
@@ -134,6 +149,8 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         "loss_curve": history.records,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
+        "processes": trainer.args.world_size,
+        "deepspeed": trainer.is_deepspeed_enabled,
     }
 
 
