@@ -145,3 +145,29 @@ def test_vllm_gets_the_hf_backends_prompts_and_sampling_contract(model_and_proce
     assert len(set(seeds)) == 2
     assert all(a.sampling["seed"] != b.sampling["seed"] for a, b in zip(first[1:], retry[1:]))
     assert all(a.sampling["seed"] != b.sampling["seed"] for a, b in zip(first[1:], other_run[1:]))
+
+
+# vLLM's LLaVA (vllm/model_executor/models/llava.py, hf_to_vllm_mapper): checkpoint prefixes it renames, and the
+# prefixes of its own modules' weights, whose CLIP tower is `vision_tower.vision_model.*`.
+VLLM_LLAVA_RENAMES = {"model.language_model.": "language_model.model.", "model.vision_tower.": "vision_tower.",
+                      "model.multi_modal_projector.": "multi_modal_projector.", "lm_head.": "language_model.lm_head."}
+VLLM_LLAVA_MODULES = ("vision_tower.vision_model.", "multi_modal_projector.", "language_model.model.",
+                      "language_model.lm_head.")
+
+
+def test_saved_checkpoints_have_the_key_layout_vllms_llava_loader_maps(tiny_checkpoint, model_and_processor):
+    from safetensors import safe_open
+
+    keys = []
+    for file in tiny_checkpoint.glob("*.safetensors"):
+        with safe_open(file, "pt") as handle:
+            keys.extend(handle.keys())
+    mapped = [next((new + key.removeprefix(old) for old, new in VLLM_LLAVA_RENAMES.items() if key.startswith(old)), key)
+              for key in keys]
+    assert [key for key in mapped if not key.startswith(VLLM_LLAVA_MODULES)] == []
+    assert any(key.startswith("vision_tower.vision_model.embeddings.") for key in mapped)
+    # and transformers loads the layout back: every weight as saved
+    model, _ = model_and_processor
+    with safe_open(next(tiny_checkpoint.glob("*.safetensors")), "pt") as handle:
+        saved = handle.get_tensor("vision_tower.vision_model.embeddings.patch_embedding.weight")
+    assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight, saved)
