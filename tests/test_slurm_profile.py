@@ -166,3 +166,12 @@ def test_a_cpu_job_keeps_the_cluster_default_resources(real_jobs):
     defaults = yaml.safe_load(PROFILE.read_text())["default-resources"]
     table = next(job for job in real_jobs if job.rule == "benchmark_table")
     assert {key: table.resources[key] for key in defaults} == defaults
+
+
+def test_the_partition_file_the_profile_names_is_slurm_partitions_yaml():
+    """Snakemake resolves a profile value that names a file in the profile's folder to that file."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    with PROFILE.open() as stream:
+        settings = ProfileConfigFileParser().parse(stream)
+    assert Path(settings["slurm-partition-config"]).resolve() == ROOT / "slurm" / "partitions.yaml"
