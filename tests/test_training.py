@@ -65,3 +65,13 @@ def test_set_trainable_freezes_all_but_the_named_parts(tiny_checkpoint):
     assert counts["projector"] == sum(p.numel() for p in model.model.multi_modal_projector.parameters())
     with pytest.raises(ValueError, match="unknown trainable part"):
         set_trainable(model, ["decoder"])
+
+
+def test_gradient_checkpointing_is_a_train_key_and_leaves_the_loss_curve(corpus):
+    """`gradient_checkpointing: true` in a train block recomputes activations; the same steps give the same losses."""
+    plain = _train(corpus, "run_a")
+    checkpointed = train_toy_llm(corpus / "tokenizer", corpus / "text.jsonl", corpus / "checkpointed", ARCHITECTURE, 64,
+                                 {**TRAIN, "gradient_checkpointing": True}, 0)
+    assert (plain["gradient_checkpointing"], checkpointed["gradient_checkpointing"]) == (False, True)
+    losses = [[point["loss"] for point in run["loss_curve"]] for run in (plain, checkpointed)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from mmdistill.conversation import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
 from mmdistill.io import read_json, read_jsonl
+from mmdistill.launch import is_main_process
 from mmdistill.models.llava import assemble_llava, load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.roles import caption_prompt
 from mmdistill.training import (
@@ -29,7 +30,8 @@ from mmdistill.seeding import seed_everything
 
 def settings_from_config(train_config: dict[str, Any], seed: int) -> TrainSettings:
     """`TrainSettings` from a `train:` block of the config."""
-    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16"}
+    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16",
+             "gradient_checkpointing"}
     return TrainSettings(seed=seed, **{k: v for k, v in train_config.items() if k in known})
 
 
@@ -104,8 +106,9 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
     with tempfile.TemporaryDirectory() as work_dir:
         summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed),
                         work_dir)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    if is_main_process():
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
     return summary
 
 
@@ -137,7 +140,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     if not records:
         if not allow_empty:
             raise ValueError(f"{data_path}: no training records")
-        save_llava(model, processor, output_dir)
+        if is_main_process():
+            save_llava(model, processor, output_dir)
         return {"examples": 0, "global_steps": 0, "train_loss": None, "loss_curve": [],
                 "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
     parameter_counts = set_trainable(model, list(trainable))
@@ -147,6 +151,7 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     with tempfile.TemporaryDirectory() as work_dir:
         summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
                         settings_from_config(train_config, seed), work_dir)
-    save_llava(model, processor, output_dir)
+    if is_main_process():
+        save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
     return summary

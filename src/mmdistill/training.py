@@ -19,13 +19,17 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from mmdistill.seeding import seed_everything
 from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation, from_llava_record, get_template
+from mmdistill.launch import world_size
+from mmdistill.seeding import seed_everything
 
 
 @dataclass
 class TrainSettings:
-    """Optimiser and schedule; every field is a config key of the stage that trains."""
+    """Optimiser and schedule; every field is a config key of the stage that trains.
+
+    `batch_size` is the global batch: under torchrun each of the N processes takes batch_size / N.
+    """
 
     learning_rate: float
     epochs: float
@@ -38,6 +42,7 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     bf16: bool = False
     deepspeed: str | None = None
+    gradient_checkpointing: bool = False
 
 
 class Objective(Protocol):
@@ -94,12 +99,18 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
     also holds the terms it reports (`Objective.components`).
     """
     seed_everything(settings.seed)
+    processes = world_size()
+    if settings.batch_size % processes:
+        raise ValueError(f"batch_size {settings.batch_size} is the global batch and must divide among {processes} "
+                         "training processes (one per GPU)")
     steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=settings.batch_size // processes,
+        # Without a GPU, torchrun's processes train data-parallel over gloo only when told they are on CPU.
+        use_cpu=processes > 1 and not torch.cuda.is_available(),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
         weight_decay=settings.weight_decay,
@@ -110,6 +121,10 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         data_seed=settings.seed,
         bf16=settings.bf16,
         deepspeed=settings.deepspeed,
+        # transformers 5's name for gradient checkpointing. Non-reentrant: stages that freeze the embeddings
+        # (projector-only training) still get gradients.
+        activation_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         logging_steps=max(1, steps_per_epoch // 10),
         save_strategy="no",
         report_to=[],
@@ -120,6 +135,11 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
     common = {"model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
               "callbacks": [history]}
     trainer = Trainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
+    # An unlaunched setup trains silently in one process, or without DeepSpeed: stop instead.
+    if trainer.args.world_size != processes:
+        raise RuntimeError(f"{processes} processes were launched, but Trainer trains in {trainer.args.world_size}")
+    if settings.deepspeed and not trainer.is_deepspeed_enabled:
+        raise RuntimeError(f"DeepSpeed config {settings.deepspeed} is set, but Trainer does not train with DeepSpeed")
     result = trainer.train()
     return {
         "train_loss": float(result.training_loss),
@@ -128,6 +148,9 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
         "loss_curve": history.records,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
+        "processes": trainer.args.world_size,
+        "deepspeed": trainer.is_deepspeed_enabled,
     }
 
 
