@@ -50,6 +50,14 @@ DENSE_TRAINABLE = ("projector", "language_model")  # eq. 6: the ViT stays frozen
 SPARSE_TRAINABLE = ("projector", "experts", "router")  # eq. 7 and 8
 
 
+def stage_arguments(job) -> dict[str, Any]:
+    """What every LLaVA-MoD stage's rule gives its stage function: the model and summary it writes, the checkpoint
+    it starts from, the image root, training settings, seed, trainable parts and chat template."""
+    return {"output_dir": job.output.model, "summary_path": job.output.summary, "init_checkpoint": job.input.init,
+            "image_root": job.params["image_root"], "train_config": job.params["train"], "seed": job.params["seed"],
+            "trainable": job.params["trainable"], "chat_template": job.params["chat_template"]}
+
+
 def distill_dense(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                   teacher_logits: str = "online", teacher=None, logits_dir=None, tokens: str = "response",
                   trainable: Sequence[str] = DENSE_TRAINABLE, chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
