@@ -5,9 +5,9 @@ Scripts are called by Snakemake's `script:` directive and do
     with snakemake_job(snakemake) as job:
         ... job.params["..."], job.input, job.output, job.log ...
 
-On success a provenance record is written for the job's outputs (see
-`mmdistill.provenance`); on failure the exception propagates and Snakemake removes
-the partial outputs.
+On success a provenance record is written at the record path of each of the job's
+outputs (see `mmdistill.provenance`); on failure the exception propagates and
+Snakemake removes the partial outputs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from mmdistill.provenance import build_record, now, record_path
+from mmdistill.provenance import build_record, git_state, now, write_records
 from mmdistill.seeding import seed_everything
 
 
@@ -83,18 +83,17 @@ def snakemake_job(smk) -> Iterator[Job]:
     log.info("params %s", json.dumps(params, sort_keys=True))
     job = Job(smk.rule, smk.input, smk.output, params, dict(smk.wildcards.items()), int(smk.threads), log)
     yield job
-    outputs = [str(p) for p in smk.output]
+    code, patch = git_state()
     record = build_record(
         rule=smk.rule,
         wildcards=job.wildcards,
         params=params,
         inputs=[str(p) for p in smk.input],
-        outputs=outputs,
+        outputs=[str(p) for p in smk.output],
         seed=seed,
         started=started,
         finished=now(),
+        code=code,
     )
-    destination = record_path(outputs[0])
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    log.info("provenance written to %s", destination)
+    destinations = write_records(record, patch)
+    log.info("provenance written to %s", ", ".join(map(str, destinations)))
