@@ -1,0 +1,63 @@
+"""What a finished run replans: nothing when the config only reorders keys or writes 1.0 for 1, and nothing when
+the run and the checkout move to other paths (the rerun triggers, profiles/default)."""
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT, TINY_CONFIG, planned_jobs
+from mmdistill.config import canonical_config
+
+
+def _merged(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merged(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def _reordered(value):
+    """Every mapping's keys in reverse order, every whole number written as a float (1 -> 1.0)."""
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reordered(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def test_the_canonical_form_ignores_key_order_and_whole_floats():
+    config = _merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
+    schema = ROOT / "config.schema.yaml"
+    canonical, reordered = canonical_config(config, schema), canonical_config(_reordered(config), schema)
+    assert repr(canonical) == repr(reordered)
+    assert list(canonical["toy_world"]["scenes"]) == ["pretrain", "instruct", "bench_train", "bench_test"]
+    assert canonical["toy_world"]["scenes"]["pretrain"] == 200 and isinstance(reordered["seed"], int)
+
+
+def test_a_reordered_config_plans_nothing_on_a_finished_run(tiny_run, tmp_path):
+    """The whole config (default and tiny merged) with every mapping reordered and whole numbers as floats, as a
+    YAML tool that sorts keys would write it."""
+    config = _merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(_reordered(config), sort_keys=False))
+    assert planned_jobs(tiny_run, configfile=reordered) == {}
+    sorted_keys = tmp_path / "sorted.yaml"
+    sorted_keys.write_text(yaml.safe_dump(config))  # PyYAML's default: keys sorted
+    assert planned_jobs(tiny_run, configfile=sorted_keys) == {}
+
+
+def test_a_run_and_checkout_moved_elsewhere_plan_nothing(tiny_run, tmp_path):
+    """A clone at the same commit has fresh mtimes on every script; the run is copied with its mtimes (cp -a)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in ("Snakefile", "config.yaml", "config.schema.yaml"):
+        shutil.copy(ROOT / name, checkout / name)  # shutil.copy: new mtimes, as a clone has
+    for name in ("rules", "scripts", "src", "profiles", "envs"):
+        shutil.copytree(ROOT / name, checkout / name, copy_function=shutil.copy,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, symlinks=True)  # copy2: mtimes kept
+    assert planned_jobs(run, snakefile=checkout / "Snakefile") == {}
