@@ -222,3 +222,34 @@ def test_audit_command_on_a_pipeline_run(tiny_run, tmp_path):
     result = _audit_cli(copy, TINY_RUN_TARGET)
     assert result.returncode == 1
     assert "MISMATCH results/comd/iter0/tuning_pool.jsonl: content changed" in result.stderr
+
+
+def test_a_job_checkpoints_into_a_work_folder_kept_on_failure_and_removed_on_success(tmp_path, monkeypatch):
+    from mmdistill import checkpoints
+
+    monkeypatch.chdir(tmp_path)
+    Path("raw.txt").write_text("raw")
+    folders = []
+
+    def job(params, fail):
+        smk = SimpleNamespace(rule="train", input=_Named(["raw.txt"]), output=_Named(["results/model.txt"]),
+                              params=_Named(**params), wildcards=_Named(seed="0"), log=_Named([]), threads=1,
+                              config={"checkpoint_steps": 7})
+        with snakemake_job(smk):
+            active = checkpoints.active()
+            assert active.every_steps == 7 and active.stage == 'rule train {"seed": "0"}'
+            folders.append(active.directory)
+            active.directory.mkdir(parents=True, exist_ok=True)
+            if fail:
+                raise RuntimeError("killed")
+            Path("results/model.txt").write_text("weights")
+
+    with pytest.raises(RuntimeError):
+        job({"lr": 1}, fail=True)
+    assert folders[0].is_dir() and folders[0].parent == Path("results/work/train"), "kept for the rerun"
+    assert checkpoints.active() is None
+    job({"lr": 2}, fail=False)
+    assert folders[1] != folders[0], "other params, another folder: a changed job never resumes an old state"
+    job({"lr": 1}, fail=False)
+    assert folders[2] == folders[0], "the rerun of the same job finds its folder"
+    assert not folders[0].exists() and not folders[1].exists(), "removed once the job succeeded"

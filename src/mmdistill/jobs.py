@@ -8,20 +8,31 @@ Scripts are called by Snakemake's `script:` directive and do
 On success a provenance record is written at the record path of each of the job's
 outputs (see `mmdistill.provenance`); on failure the exception propagates and
 Snakemake removes the partial outputs.
+
+Training inside a job checkpoints every `checkpoint_steps` (config) optimizer steps
+into the job's work folder, `results/work/<rule>/<key>/`, which is not an output, so
+it survives a kill, a crash or a SLURM retry; the rerun resumes from it. The key hashes
+the rule, wildcards, params and each input's path, size and mtime: a job whose inputs
+or params changed starts afresh. The folder is deleted when the job succeeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from mmdistill.provenance import build_record, git_state, now, write_records
 from mmdistill.seeding import seed_everything
+from mmdistill.checkpoints import checkpointing
+
+WORK_ROOT = "results/work"
 
 
 def _plain(value: Any) -> Any:
@@ -70,6 +81,20 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+def _stat(path: str) -> list:
+    """Path, size and mtime of a file, or of every file of a directory: cheap, and changes when the content does."""
+    target = Path(path)
+    files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else [target]
+    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.exists()]
+
+
+def work_dir(rule: str, wildcards: dict, params: dict, inputs: list[str]) -> Path:
+    """The job's work folder: one per rule, wildcards, params and input state (see the module's docstring)."""
+    key = json.dumps({"rule": rule, "wildcards": wildcards, "params": params,
+                      "inputs": [_stat(path) for path in inputs]}, sort_keys=True)
+    return Path(WORK_ROOT) / rule / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 @contextmanager
 def snakemake_job(smk) -> Iterator[Job]:
     params = {key: _plain(value) for key, value in smk.params.items()}
@@ -82,7 +107,12 @@ def snakemake_job(smk) -> Iterator[Job]:
     log.info("rule %s wildcards %s", smk.rule, dict(smk.wildcards.items()))
     log.info("params %s", json.dumps(params, sort_keys=True))
     job = Job(smk.rule, smk.input, smk.output, params, dict(smk.wildcards.items()), int(smk.threads), log)
-    yield job
+    every = smk.config.get("checkpoint_steps")
+    work = work_dir(smk.rule, job.wildcards, params, [str(p) for p in smk.input])
+    stage = f"rule {smk.rule}" + (f" {json.dumps(job.wildcards, sort_keys=True)}" if job.wildcards else "")
+    with checkpointing(work, every, stage) if every else nullcontext():
+        yield job
+    shutil.rmtree(work, ignore_errors=True)
     code, patch = git_state()
     record = build_record(
         rule=smk.rule,

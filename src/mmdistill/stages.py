@@ -6,7 +6,6 @@ which parameters are trainable.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -82,9 +81,7 @@ def train_toy_clip(tokenizer_dir, captions_path, image_root, output_dir, image_s
     image_processor = clip_image_processor(image_size)
     dataset = ImageCaptionDataset(list(read_jsonl(captions_path)), image_root, tokenizer, image_processor,
                                   max_length=tokenizer.model_max_length)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, ImageCaptionCollator(tokenizer.pad_token_id),
-                        settings_from_config(train_config, seed), work_dir)
+    summary = train(model, dataset, ImageCaptionCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed))
     model.save_pretrained(output_dir)
     image_processor.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
@@ -101,9 +98,7 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
     model = tiny_llama(tokenizer, max_positions=max_positions, **architecture)
     texts = [record["text"] for record in read_jsonl(text_path)]
     dataset = TextDataset(texts, tokenizer, max_length=max_positions)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed),
-                        work_dir)
+    summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed))
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return summary
@@ -141,9 +136,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
                                   max_length=model.config.text_config.max_position_embeddings)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
-                        settings_from_config(train_config, seed), work_dir)
+    summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
+                    settings_from_config(train_config, seed))
     save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
     return summary
