@@ -20,6 +20,7 @@ rule comd_seed_pools:
     output:
         tuning_pool=f"{SEED_POOLS}/tuning_pool.jsonl",
         cache_pool=f"{SEED_POOLS}/cache_pool.jsonl",
+        rejects=f"{SEED_POOLS}/seed_rejects.jsonl",
     log:
         log_path("comd_seed_pools"),
     conda:

@@ -41,7 +41,7 @@ from typing import Any
 
 from mmdistill.conversation import from_llava_record, strip_image_placeholder
 from mmdistill.generation import GenerationBackend, GenerationRequest
-from mmdistill.io import RejectLog
+from mmdistill.io import DataError, RejectLog
 from mmdistill.roles import (
     JUDGE_SCORE_MAX,
     JUDGE_SCORE_MIN,
@@ -94,7 +94,10 @@ def _check_unique_ids(records: Iterable[dict], what: str) -> None:
         seen.add(record["id"])
 
 
-def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
+TEXT_ONLY = "text-only record (no image): CoMD's pools hold questions about an image"
+
+
+def seed_pool(llava_records: Iterable[dict], rejects: RejectLog | None = None, source: str = "the seed set") -> list[dict]:
     """D_T of eq. (4): LLaVA multi-turn conversations as single-turn questions, answers removed.
 
     Turn t (counted from 1) of record r becomes ``{"id": f"{r['id']}-q{t}", "image",
@@ -105,9 +108,19 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
     which is None for questions outside the toy language. The same list
     initialises both the tuning pool and the cache pool (§3.3). Duplicate ids are
     an error.
+
+    A text-only record (no `image`, common in LLaVA mixes) cannot be assessed or
+    augmented about an image: it goes to `rejects` with reason TEXT_ONLY (without a
+    RejectLog it is an error naming the record). An empty pool is an error: every
+    iteration would train on nothing and copy the stage-1 student.
     """
     pool = []
-    for record in llava_records:
+    for index, record in enumerate(llava_records):
+        if not record.get("image"):
+            if rejects is None:
+                raise DataError(f"{source}: record {record.get('id', index)!r}: {TEXT_ONLY}")
+            rejects.add(TEXT_ONLY, record, source)
+            continue
         questions, _answers = from_llava_record(record)
         tasks = record.get("tasks")
         if tasks is not None and (not isinstance(tasks, list) or len(tasks) != len(questions)):
@@ -117,6 +130,10 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
             task = tasks[turn - 1] if tasks is not None else task_type_of(question)
             pool.append(instruction_record(f"{record['id']}-q{turn}", record["image"], question, task,
                                            parent=None, iteration=0))
+    if not pool:
+        raise DataError(f"{source}: no questions about an image (empty seed set"
+                        + (f", {len(rejects)} text-only records rejected)" if rejects else ")")
+                        + "; every CoMD iteration would copy the stage-1 student")
     _check_unique_ids(pool, "seed pool")
     return pool
 
