@@ -39,6 +39,7 @@ rule noun_phrase_filter:
         spacy_model=config["comd"]["stage1"]["spacy_model"],
         min_frequency=config["comd"]["stage1"]["min_frequency"],
         max_pairs_per_phrase=config["comd"]["stage1"]["max_pairs_per_phrase"],
+        max_reject_rate=config["comd"]["stage1"]["max_reject_rate"],
     log:
         log_path("noun_phrase_filter"),
     conda:

@@ -12,8 +12,12 @@ class DataError(ValueError):
     """Malformed input; the message names the file and line."""
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield one dict per non-blank line; a bad line raises `DataError` naming file and line."""
+def read_jsonl(path: str | Path, rejects: RejectLog | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-blank line; a bad line raises `DataError` naming file and line.
+
+    With `rejects`, a bad line goes there instead (reason "invalid JSON (...)" or "not a JSON object", the record
+    `{"line", "text"}`, the source `<file>:<line>`) and reading goes on.
+    """
     path = Path(path)
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -21,11 +25,15 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 continue
             try:
                 record = json.loads(line)
+                problem = None if isinstance(record, dict) else f"expected a JSON object, got {type(record).__name__}"
             except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{line_number}: invalid JSON ({error.msg})") from error
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
-            yield record
+                problem = f"invalid JSON ({error.msg})"
+            if problem is None:
+                yield record
+            elif rejects is None:
+                raise DataError(f"{path}:{line_number}: {problem}")
+            else:
+                rejects.add(problem, {"line": line_number, "text": line.rstrip("\n")}, source=f"{path}:{line_number}")
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
