@@ -67,6 +67,7 @@ rule comd_instruction_tuning:
         model=directory(f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}"),
         summary=f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),

@@ -34,6 +34,7 @@ rule downstream_finetune:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=lambda wildcards: model_seed(wildcards.model),
         data_format="conversations",
         image_root=lambda wildcards: os.path.dirname(benchmark_file(wildcards.bench, "train")),

@@ -23,6 +23,7 @@ rule mod_init:
         model=directory(f"{SEEDED_MODELS}/mod-init"),
         summary=f"{SEEDED_MODELS}/mod-init.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
         image_root=image_root("raw_captions_image_root"),
@@ -103,6 +104,7 @@ rule mod_sft_dense:
         model=directory(f"{SEEDED_MODELS}/mod-sft-dense"),
         summary=f"{SEEDED_MODELS}/mod-sft-dense.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),

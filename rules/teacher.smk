@@ -13,6 +13,7 @@ rule teacher_align:
         model=directory(f"{MODELS}/teacher_aligned"),
         summary=f"{MODELS}/teacher_aligned.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=config["seed"],
         data_format="captions",
         image_root=image_root("teacher_gold"),
@@ -36,6 +37,7 @@ rule teacher_instruct:
         model=directory(f"{MODELS}/teacher"),
         summary=f"{MODELS}/teacher.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         seed=config["seed"],
         data_format="conversations",
         image_root=image_root("teacher_gold"),

