@@ -54,6 +54,8 @@ rule evaluate:
     input:
         checkpoint=lambda wildcards: evaluated_checkpoint(wildcards.model, wildcards.bench),
         data=lambda wildcards: benchmark_file(wildcards.bench, "test"),
+        # the images the items name (relative to the benchmark folder): hashed into the record, and a rerun trigger
+        images=f"{WORLD}/images" if is_toy(config["data"]["benchmarks"]) else config["data"]["benchmarks"],
         scenes=rules.toy_scenes.output.scenes if is_toy(config["data"]["benchmarks"]) else [],
         judge_model=lambda wildcards: open_ended_judge_checkpoint(wildcards.bench),
     output:

@@ -141,3 +141,11 @@ def test_real_benchmarks_with_the_reference_judge_is_a_config_error(tmp_path):
     result = snakemake("-n", "--configfile", str(path))
     assert result.returncode != 0
     assert "`evaluation.open_ended_judge`" in result.stderr + result.stdout
+
+
+def test_evaluation_declares_the_benchmark_images_as_input():
+    result = snakemake("-n", "--forceall", "results/scores/teacher/mc.json")
+    assert result.returncode == 0, result.stderr
+    jobs = (result.stdout + result.stderr).split("\nrule ")
+    evaluate = next(job for job in jobs if job.startswith("evaluate:"))
+    assert "results/world/images" in evaluate.split("output:")[0]
