@@ -253,3 +253,18 @@ def test_a_job_checkpoints_into_a_work_folder_kept_on_failure_and_removed_on_suc
     job({"lr": 1}, fail=False)
     assert folders[2] == folders[0], "the rerun of the same job finds its folder"
     assert not folders[0].exists() and not folders[1].exists(), "removed once the job succeeded"
+
+
+def test_writes_are_atomic(tmp_path):
+    from mmdistill.io import write_jsonl
+
+    path = tmp_path / "pool.jsonl"
+    write_jsonl(path, [{"a": 1}])
+
+    def failing():
+        yield {"a": 2}
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(path, failing())
+    assert path.read_text() == '{"a": 1}\n' and list(tmp_path.iterdir()) == [path], "old file intact, no litter"

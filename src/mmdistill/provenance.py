@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mmdistill.io import atomic_path
 
 TRACKED_PACKAGES = (
     "mmdistill", "torch", "transformers", "tokenizers", "accelerate", "deepspeed", "snakemake", "spacy",
@@ -147,19 +148,11 @@ def write_records(record: dict[str, Any], patch: bytes, root: str | Path = PROVE
     if patch:
         stored = patch_path(record["code"]["patch_sha256"], root)
         if not stored.exists():
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(stored, patch)
+            with atomic_path(stored) as temporary:
+                temporary.write_bytes(patch)
     text = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     destinations = [record_path(output, root) for output in record["outputs"]]
     for destination in destinations:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(destination, text)
+        with atomic_path(destination) as temporary:
+            temporary.write_bytes(text)
     return destinations
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it: a reader never sees half a file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
