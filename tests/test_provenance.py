@@ -268,3 +268,26 @@ def test_writes_are_atomic(tmp_path):
     with pytest.raises(RuntimeError):
         write_jsonl(path, failing())
     assert path.read_text() == '{"a": 1}\n' and list(tmp_path.iterdir()) == [path], "old file intact, no litter"
+
+
+def test_the_hash_cache_rehashes_only_what_changed_and_audit_never_trusts_it(chain, monkeypatch):
+    import mmdistill.provenance as provenance
+
+    hashed = []
+    real = provenance.sha256_file
+    monkeypatch.setattr(provenance, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
+    cache = provenance.HashCache()
+    assert cache.hash_path("results/images") == hash_path("results/images")
+    hashed.clear()
+    assert cache.hash_path("results/images") == hash_path("results/images") and hashed == ["0.png", "1.png"], \
+        "only the uncached hash_path hashed the files again"
+    hashed.clear()
+    Path("results/images/1.png").write_bytes(b"longer content")
+    cache.hash_path("results/images")
+    assert hashed == ["1.png"], "a changed size or mtime is hashed afresh"
+    # an edit that keeps size and mtime fools the cache, not audit
+    _job("use_images", ["results/images"], {"results/figure.png": b"fig"})
+    _edit_keeping_mtime("results/images/0.png", "png0", "PNG0")
+    assert cache.hash_path("results/images")["0.png"] == hashlib.sha256(b"png0").hexdigest()
+    code, _, err = _audit("results/figure.png")
+    assert code == 1 and "MISMATCH results/images/0.png: content changed" in err

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from mmdistill.provenance import build_record, git_state, now, write_records
+from mmdistill.provenance import HashCache, build_record, git_state, now, write_records
 from mmdistill.seeding import seed_everything
 from mmdistill.checkpoints import checkpointing
 
@@ -124,6 +124,7 @@ def snakemake_job(smk) -> Iterator[Job]:
         started=started,
         finished=now(),
         code=code,
+        hasher=HashCache().hash_path,
     )
     destinations = write_records(record, patch)
     log.info("provenance written to %s", ", ".join(map(str, destinations)))

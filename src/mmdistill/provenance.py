@@ -17,7 +17,7 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mmdistill.io import atomic_path
 
@@ -47,6 +47,52 @@ def hash_path(path: str | Path) -> dict[str, str] | str | None:
         return {str(f.relative_to(path)): sha256_file(f) for f in sorted(path.rglob("*"))
                 if f.is_file() and f.name != SNAKEMAKE_MARKER}
     return None
+
+
+HASH_CACHE = "results/.hash_cache"
+
+
+class HashCache:
+    """sha256 of files reused across jobs, keyed by path, size and mtime.
+
+    A checkpoint or an image folder read by many jobs is hashed once: each job's record
+    takes a file's sha256 from the cache while its size and mtime (ns) are unchanged, and
+    hashes it afresh otherwise. One JSON per hashed artifact under `root`. The cache trusts
+    the stat: `audit` never uses it and re-hashes every file, so an edit that kept size
+    and mtime is still found there.
+    """
+
+    def __init__(self, root: str | Path = HASH_CACHE) -> None:
+        self.root = Path(root)
+
+    def _entry(self, path: Path) -> Path:
+        return self.root / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.json"
+
+    def hash_path(self, path: str | Path) -> dict[str, str] | str | None:
+        """As `hash_path`, reusing the cached sha256 of every file whose size and mtime are unchanged."""
+        path = Path(path)
+        if path.is_file():
+            files = {"": path}
+        elif path.is_dir():
+            files = {str(f.relative_to(path)): f for f in sorted(path.rglob("*"))
+                     if f.is_file() and f.name != SNAKEMAKE_MARKER}
+        else:
+            return None
+        entry = self._entry(path)
+        try:
+            known = json.loads(entry.read_text())["files"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            known = {}
+        current = {}
+        for name, file in files.items():
+            stat = file.stat()
+            cached = known.get(name)
+            fresh = cached is not None and cached[:2] == [stat.st_size, stat.st_mtime_ns]
+            current[name] = [stat.st_size, stat.st_mtime_ns, cached[2] if fresh else sha256_file(file)]
+        if current != known:
+            with atomic_path(entry) as temporary:
+                temporary.write_text(json.dumps({"path": str(path), "files": current}, sort_keys=True))
+        return current[""][2] if path.is_file() else {name: value[2] for name, value in current.items()}
 
 
 def _git(repo: str | Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
@@ -112,14 +158,16 @@ def now() -> str:
 
 
 def build_record(rule: str, wildcards: dict, params: dict, inputs: list[str], outputs: list[str],
-                 seed: int | None, started: str, finished: str, code: dict[str, Any]) -> dict[str, Any]:
+                 seed: int | None, started: str, finished: str, code: dict[str, Any],
+                 hasher: Callable[[str | Path], Any] = hash_path) -> dict[str, Any]:
+    """The record of one job; `hasher` is `hash_path` or a `HashCache`'s."""
     return {
         "rule": rule,
         "wildcards": wildcards,
         "params": params,
         "seed": seed,
-        "inputs": {p: hash_path(p) for p in inputs},
-        "outputs": {p: hash_path(p) for p in outputs},
+        "inputs": {p: hasher(p) for p in inputs},
+        "outputs": {p: hasher(p) for p in outputs},
         "code": code,
         "packages": package_versions(),
         "device": device_description(),
