@@ -64,6 +64,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_nounphrase.py
 	$(BIN)/python benchmarks/bench_generation.py
 	$(BIN)/python benchmarks/bench_dryrun.py
+	$(BIN)/python benchmarks/bench_stages.py
 
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)

@@ -29,8 +29,9 @@ include: "rules/mod_tables.smk"
 
 
 rule all:
-    """Everything: the summary page, CoMD's tables 1-5 and Figure 4, LLaVA-MoD's tables 2-8."""
+    """Everything: the summary page, learning curves, CoMD's tables 1-5 and Figure 4, LLaVA-MoD's tables 2-9."""
     input:
         "results/summary.md",
+        rules.learning_curves.output,
         rules.tables.input,
         rules.mod_tables.input,

@@ -40,8 +40,9 @@ SEED_POOLS = "results/comd/iter0"
 # Models on the summary page. A scored model's id (its path under results/models/ and
 # results/scores/) is `teacher` or `seed<s>/<name>` (see model_id); every id matches SCORED_MODEL_PATTERN.
 SCORED_MODELS = ["teacher", "student_stage1"]
-SCORED_MODEL_PATTERN = ("teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1|comd-(main|tau[0-9.]+)-iter[0-9]+"
-                        "|mod-(kd|kd-all|sft)-(dense|e[0-9]+t[0-9]+)(-pref)?)")
+TEACHERS = ("teacher", "weak_teacher")  # one model each, made with config `seed`; the weak one is LLaVA-MoD table 9's
+SCORED_MODEL_PATTERN = ("teacher|weak_teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1"
+                        "|comd-(main|tau[0-9.]+)-iter[0-9]+|mod-(kd|kd-all|kd-weak|sft)-(dense|e[0-9]+t[0-9]+)(-pref)?)")
 
 
 wildcard_constraints:
@@ -67,8 +68,9 @@ def log_path(rule_name, name="job"):
     return f"results/logs/{rule_name}/{name}.log"
 
 
-def teacher_checkpoint():
-    return f"{MODELS}/teacher" if is_toy(config["models"]["teacher"]) else config["models"]["teacher"]
+def teacher_checkpoint(teacher="teacher"):
+    """The teacher's checkpoint, or LLaVA-MoD table 9's weaker one (`weak_teacher`): toy-built or from `models`."""
+    return f"{MODELS}/{teacher}" if is_toy(config["models"][teacher]) else config["models"][teacher]
 
 
 def vision_tower_checkpoint():
@@ -80,23 +82,23 @@ def student_llm_checkpoint():
 
 
 def model_id(name, seed):
-    """The id of model `name` trained with training seed `seed`: `seed<s>/<name>`; the teacher is one model, `teacher`."""
-    return name if name == "teacher" else f"seed{seed}/{name}"
+    """The id of model `name` trained with training seed `seed`: `seed<s>/<name>`; a teacher is one model, its name."""
+    return name if name in TEACHERS else f"seed{seed}/{name}"
 
 
 def model_ids(name):
-    """The ids of model `name`: one per training seed (config `seeds`), the teacher's one."""
-    return [model_id(name, seed) for seed in ([None] if name == "teacher" else SEEDS)]
+    """The ids of model `name`: one per training seed (config `seeds`), a teacher's one."""
+    return [model_id(name, seed) for seed in ([None] if name in TEACHERS else SEEDS)]
 
 
 def model_seed(model):
-    """The seed of the jobs that fine-tune or evaluate a model id: its training seed; the teacher's is config `seed`."""
-    return config["seed"] if model == "teacher" else int(re.match(r"seed(\d+)", model).group(1))
+    """The seed of the jobs that fine-tune or evaluate a model id: its training seed; a teacher's is config `seed`."""
+    return config["seed"] if model in TEACHERS else int(re.match(r"seed(\d+)", model).group(1))
 
 
 def model_checkpoint(model):
     """Checkpoint of a scored model id (see SCORED_MODEL_PATTERN)."""
-    return {"teacher": teacher_checkpoint()}.get(model, f"{MODELS}/{model}")
+    return teacher_checkpoint(model) if model in TEACHERS else f"{MODELS}/{model}"
 
 
 def evaluated_checkpoint(model, bench):
@@ -213,6 +215,20 @@ def comparison_rows():
             *((f"CoMD iteration {k}", model) for k, model in enumerate(comd_models("main"), start=1))]
 
 
+def learning_curve_inputs():
+    """(panel, series, training seed, training summary) of the stages the tables rest on: the toy
+    teacher's, and each training seed's stage 1 and CoMD iterations of the main run."""
+    curves = []
+    if is_toy(config["models"]["teacher"]):
+        curves += [("teacher", stage, config["seed"], f"{MODELS}/{name}.training.json")
+                   for stage, name in (("alignment", "teacher_aligned"), ("instruction tuning", "teacher"))]
+    for seed in SEEDS:
+        curves.append(("student stage 1", "stage 1", seed, f"{MODELS}/{model_id('student_stage1', seed)}.training.json"))
+        curves += [("CoMD iterations (main run)", f"iteration {k}", seed, f"{MODELS}/{model_id(model, seed)}.training.json")
+                   for k, model in enumerate(comd_models("main"), start=1)]
+    return curves
+
+
 def evaluated(benchmarks):
     """The benchmarks among `benchmarks` that evaluation.benchmarks asks for."""
     return [bench for bench in benchmarks if bench in config["evaluation"]["benchmarks"]]
@@ -231,7 +247,8 @@ def score_files(models, benchmarks):
 # eq. 6, or its SFT) or `e<N>t<k>` (upcycled to N experts, k active, after eq. 7); `-pref` after
 # preference distillation (eq. 8). All distil on the instruction seed set, with its gold answers.
 MOD = config["mod"]
-MOD_RECIPES = {"kd": "response", "kd-all": "all"}  # mimic distillation recipes: the tokens they distil
+MOD_RECIPES = {"kd": "response", "kd-all": "all", "kd-weak": "response"}  # mimic distillation recipes: their tokens
+MOD_RECIPE_TEACHERS = {"kd-weak": "weak_teacher"}  # the teacher a recipe distils from, if not `teacher` (table 9)
 MOD_DATA = source("instruction_seed", f"{WORLD}/instruction_seed.json")
 MOD_IMAGES = source("instruction_seed_image_root", f"{WORLD}/images")
 
@@ -249,6 +266,7 @@ def mod_sparse(recipe, experts=MOD["experts"], top_k=MOD["top_k"]):
 MOD_MIMIC = mod_sparse(mod_recipe(MOD["distillation_tokens"]))  # LLaVA-MoD after mimic distillation
 MOD_STUDENT = f"{MOD_MIMIC}-pref"  # LLaVA-MoD: mimic, then preference distillation
 MOD_SFT = "mod-sft-dense"  # the dense SFT student: every MoD table's baseline
+MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 
 
 def mod_reuses_comd_stage1():
@@ -265,9 +283,10 @@ def mod_init_checkpoint(seed):
 def mod_teacher_inputs(recipe):
     """What a mimic distillation job reads of the teacher: its checkpoint (online) or its stored top-k
     for the recipe's tokens (offline, rule mod_teacher_logits)."""
+    teacher = MOD_RECIPE_TEACHERS.get(recipe, "teacher")
     if MOD["teacher_logits"]["source"] == "online":
-        return {"teacher": teacher_checkpoint()}
-    return {"logits": f"results/mod/teacher_logits/{MOD_RECIPES[recipe]}"}
+        return {"teacher": teacher_checkpoint(teacher)}
+    return {"logits": f"results/mod/{teacher}_logits/{MOD_RECIPES[recipe]}"}
 
 
 def mod_pairs_dir(seed, sparse):
@@ -284,6 +303,17 @@ def mod_pair_inputs(wildcards):
     student = mod_sparse(wildcards.recipe, wildcards.experts, wildcards.top_k)
     return {"student": model_checkpoint(model_id(student, wildcards.seed)),
             "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
+
+
+def mod_learning_curve_inputs():
+    """(panel, series, training seed, training summary) of each LLaVA-MoD stage of the main student and of the
+    dense SFT student, per training seed."""
+    stages = [("mimic: dense to dense (eq. 6)", "mimic", f"mod-{MOD_MAIN_RECIPE}-dense"),
+              ("mimic: dense to sparse (eq. 7)", "mimic", MOD_MIMIC),
+              ("preference (eq. 8)", "preference", MOD_STUDENT),
+              ("mimic: dense to dense (eq. 6)", "SFT", MOD_SFT)]
+    return [(panel, series, seed, f"{MODELS}/{model_id(model, seed)}.training.json")
+            for seed in SEEDS for panel, series, model in stages]
 
 
 def mod_table_scores(columns, rows):

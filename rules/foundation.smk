@@ -45,7 +45,7 @@ rule toy_clip:
 
 
 rule toy_llm:
-    """Tiny Llama LLMs, teacher-size and student-size, pretrained as causal LMs on toy text."""
+    """Tiny Llama LLMs, teacher-size (and the weaker teacher's) and student-size, pretrained as causal LMs on toy text."""
     input:
         tokenizer=rules.toy_tokenizer.output,
         text=rules.toy_instructions.output.lm_text,
@@ -53,7 +53,7 @@ rule toy_llm:
         model=directory(f"{MODELS}/llm_{{size}}"),
         summary=f"{MODELS}/llm_{{size}}.training.json",
     wildcard_constraints:
-        size="teacher|student",
+        size="teacher|weak_teacher|student",
     params:
         seed=config["seed"],
         architecture=lambda wc: {k: v for k, v in config["toy_models"]["llm"][wc.size].items() if k != "train"},

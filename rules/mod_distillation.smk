@@ -6,7 +6,7 @@
 
 
 wildcard_constraints:
-    recipe="kd|kd-all",
+    recipe="|".join(MOD_RECIPES),
     experts="[0-9]+",
     top_k="[0-9]+",
 

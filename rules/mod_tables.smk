@@ -1,9 +1,9 @@
-# LLaVA-MoD's tables 2-8 on the toy world, from measured score files (mmdistill.tables.comparison_table):
+# LLaVA-MoD's tables 2-9 on the toy world, from measured score files (mmdistill.tables.comparison_table):
 # `results/mod_table<N>.csv` and `.md`, every cell pooled over a model's training seeds as in CoMD's
 # tables. Every table has rows for the teacher and the dense SFT student. Comprehension tables read
 # MC, SEED-like and open-ended (the paper's GQA ... MMB columns) and their mean; hallucination tables
-# the CHAIR-style rates of the detail descriptions (Object HalBench) and POPE. Table 9 (strong
-# against weak teacher) is not built yet.
+# the CHAIR-style rates of the detail descriptions (Object HalBench) and POPE. Table 9 distils the
+# same student from a weaker teacher (recipe `kd-weak`).
 
 MOD_COMPREHENSION = [*PAPER_BENCHMARKS, "Average"]
 MOD_HALLUCINATION = ["hallucinated responses", "hallucinated mentions", "pope", "MMHal score",
@@ -14,7 +14,6 @@ MOD_UNAVAILABLE = {
 }
 MOD_BASE_ROWS = [("teacher", "teacher"), ("dense SFT student", MOD_SFT)]
 MOD_E, MOD_K = MOD["experts"], MOD["top_k"]
-MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 # table: (title, columns, rows (label, model))
 MOD_TABLES = {
     2: ("Comprehension: LLaVA-MoD against the CoMD student of the same LLM", MOD_COMPREHENSION,
@@ -32,6 +31,9 @@ MOD_TABLES = {
     8: (f"Sparse (E{MOD_E}T1) against dense (E1T1) in distillation", MOD_COMPREHENSION,
         [*MOD_BASE_ROWS, ("dense (E1T1)", mod_sparse(MOD_MAIN_RECIPE, 1, 1)),
          (f"sparse (E{MOD_E}T1)", mod_sparse(MOD_MAIN_RECIPE, MOD_E, 1))]),
+    9: (f"Strong against weak teacher, E{MOD_E}T{MOD_K} mimic distillation", MOD_COMPREHENSION,
+        [*MOD_BASE_ROWS, ("weak teacher", "weak_teacher"), ("student of the weak teacher", mod_sparse("kd-weak")),
+         ("student of the strong teacher", mod_sparse("kd"))]),
 }
 
 
@@ -46,7 +48,7 @@ rule mod_table:
         csv=report("results/mod_table{n}.csv", caption="../report/table.rst", category="LLaVA-MoD tables"),
         markdown="results/mod_table{n}.md",
     wildcard_constraints:
-        n="[2-8]",
+        n="[2-9]",
     params:
         title=lambda wildcards: MOD_TABLES[int(wildcards.n)][0],
         columns=lambda wildcards: MOD_TABLES[int(wildcards.n)][1],
@@ -62,8 +64,52 @@ rule mod_table:
         "../scripts/mod_table.py"
 
 
+rule mod_routing:
+    """Do experts specialize? Each expert's share of the top-k routing per layer, by question type, of the
+    LLaVA-MoD student of every training seed (pooled) on held-out scenes' questions with the oracle's answers."""
+    input:
+        students=[model_checkpoint(model) for model in model_ids(MOD_STUDENT)],
+        scenes=rules.toy_scenes.output.scenes,
+        images=rules.toy_scenes.output.images,
+    output:
+        figure="results/mod_routing.png",
+        csv="results/mod_routing.csv",
+    params:
+        seed=config["seed"],
+        scenes=MOD["routing"]["scenes"],
+        questions_per_scene=MOD["routing"]["questions_per_scene"],
+        batch_size=config["evaluation"]["batch_size"],
+    log:
+        log_path("mod_routing"),
+    threads: max_threads()
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/mod_routing.py"
+
+
+rule mod_learning_curves:
+    """Training loss against steps of each LLaVA-MoD stage, a line per training seed."""
+    input:
+        summaries=[path for *_, path in mod_learning_curve_inputs()],
+    output:
+        figure="results/mod_learning_curves.png",
+        csv="results/mod_learning_curves.csv",
+    params:
+        curves=[curve for *curve, _ in mod_learning_curve_inputs()],
+    log:
+        log_path("mod_learning_curves"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/learning_curves.py"
+
+
 rule mod_tables:
-    """LLaVA-MoD's tables 2-8 and the teacher-logits measurements (bytes per token, top-k KL)."""
+    """LLaVA-MoD's tables 2-9, the teacher-logits measurements (bytes per token, top-k KL), the learning
+    curves and, on the toy world, the routing shares by question type."""
     input:
         expand("results/mod_table{n}.csv", n=MOD_TABLES),
         f"results/bench/teacher_logits_{MOD['distillation_tokens']}.json",
+        rules.mod_learning_curves.output,
+        rules.mod_routing.output if is_toy(config["data"]["benchmarks"]) else [],

@@ -1,21 +1,23 @@
 # LLaVA-MoD §3 (issue #8): the teacher's top-k log-probs for every distilled token of the
 # distillation set (the instruction seed set), the input of offline mimic distillation
 # (mod.teacher_logits.source: offline), and their measurements in results/bench/. The
-# teacher is one model, so its logits serve every training seed.
+# teacher is one model, so its logits serve every training seed; table 9's weaker teacher
+# (`weak_teacher`) has its own.
 
 
 rule mod_teacher_logits:
     """Top-k ids, log-probs and residual mass per distilled token (`tokens`: response or all), as shards that
     stream from disk; bytes per token and the KL of the top-k approximation to the full distribution."""
     input:
-        teacher=teacher_checkpoint(),
+        teacher=lambda wildcards: teacher_checkpoint(wildcards.teacher),
         data=MOD_DATA,
         images=MOD_IMAGES,
     output:
-        logits=directory("results/mod/teacher_logits/{tokens}"),
-        bench="results/bench/teacher_logits_{tokens}.json",
+        logits=directory("results/mod/{teacher}_logits/{tokens}"),
+        bench="results/bench/{teacher}_logits_{tokens}.json",
     wildcard_constraints:
         tokens="response|all",
+        teacher="|".join(TEACHERS),
     params:
         seed=config["seed"],
         image_root=image_root("instruction_seed_image_root"),
@@ -23,7 +25,7 @@ rule mod_teacher_logits:
         k=MOD["teacher_logits"]["k"],
         batch_size=MOD["teacher_logits"]["batch_size"],
     log:
-        log_path("mod_teacher_logits", "{tokens}"),
+        log_path("mod_teacher_logits", "{teacher}_{tokens}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"

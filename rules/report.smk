@@ -35,6 +35,7 @@ rule benchmark_table:
     params:
         benchmark=lambda wildcards: TABLE_BENCHMARK[wildcards.table],
         rows=comparison_rows(),
+        gap_between=["teacher", "student_stage1"],
         seed=config["seed"],
     log:
         log_path("benchmark_table", "{table}"),
@@ -102,6 +103,23 @@ rule iteration_figure:
         "../envs/report.yaml"
     script:
         "../scripts/iteration_figure.py"
+
+
+rule learning_curves:
+    """Training loss against steps, one panel per stage, a line per training seed."""
+    input:
+        summaries=[path for *_, path in learning_curve_inputs()],
+    output:
+        figure="results/learning_curves.png",
+        csv="results/learning_curves.csv",
+    params:
+        curves=[curve for *curve, _ in learning_curve_inputs()],
+    log:
+        log_path("learning_curves"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/learning_curves.py"
 
 
 rule tables:

@@ -1,17 +1,22 @@
 # The toy teacher (LLaVA-13B analog): the teacher-size LLM and the toy CLIP, through
 # projector alignment and instruction tuning on gold data. It then plays all three
 # CoMD roles from prompts: answer, judge, augment. Real runs load `models.teacher`.
+# LLaVA-MoD's table 9 adds a weaker teacher (`weak_teacher`, a smaller LLM), made the same way.
+
+
+wildcard_constraints:
+    teacher="teacher|weak_teacher",
 
 
 rule teacher_align:
     input:
         vision_tower=rules.toy_clip.output.model,
-        llm=f"{MODELS}/llm_teacher",
+        llm=f"{MODELS}/llm_{{teacher}}",
         data=rules.toy_raw_captions.output.detailed,
         images=rules.toy_scenes.output.images,
     output:
-        model=directory(f"{MODELS}/teacher_aligned"),
-        summary=f"{MODELS}/teacher_aligned.training.json",
+        model=directory(f"{MODELS}/{{teacher}}_aligned"),
+        summary=f"{MODELS}/{{teacher}}_aligned.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
         seed=config["seed"],
@@ -20,7 +25,7 @@ rule teacher_align:
         trainable=config["teacher"]["align"]["trainable"],
         train=config["teacher"]["align"]["train"],
     log:
-        log_path("teacher_align"),
+        log_path("teacher_align", "{teacher}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -34,8 +39,8 @@ rule teacher_instruct:
         data=rules.toy_instructions.output.teacher_gold,
         images=rules.toy_scenes.output.images,
     output:
-        model=directory(f"{MODELS}/teacher"),
-        summary=f"{MODELS}/teacher.training.json",
+        model=directory(f"{MODELS}/{{teacher}}"),
+        summary=f"{MODELS}/{{teacher}}.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
         seed=config["seed"],
@@ -44,7 +49,7 @@ rule teacher_instruct:
         trainable=config["teacher"]["instruct"]["trainable"],
         train=config["teacher"]["instruct"]["train"],
     log:
-        log_path("teacher_instruct"),
+        log_path("teacher_instruct", "{teacher}"),
     threads: max_threads()
     conda:
         "../envs/train.yaml"
@@ -64,6 +69,7 @@ rule teacher_quality:
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],
+        probe_train_scenes=config["evaluation"]["probe_train_scenes"],
         generation=config["generation"],
     log:
         log_path("teacher_quality"),

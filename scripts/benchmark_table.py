@@ -11,7 +11,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     measure = "judge score" if benchmark_spec(benchmark).kind == "open_ended" else "accuracy"
     table = benchmark_table(f"{BENCHMARK_NAMES[benchmark]}: {measure} by category", benchmark,
                             [(label, model, scores.get(model, {}).get(benchmark, {})) for label, model in job.params["rows"]],
-                            extra={"seed": job.params["seed"]}, seed=job.params["seed"])
+                            extra={"seed": job.params["seed"]}, seed=job.params["seed"],
+                            gap_between=tuple(job.params["gap_between"]))
     if not job.input.scores:
         table.notes.append(f"`{benchmark}` is not in `evaluation.benchmarks`: nothing was measured.")
     write_table(table, job.output.csv, job.output.markdown)

@@ -10,8 +10,14 @@ from mmdistill.conversation import IGNORE_INDEX
 from mmdistill.models.llava import load_llava, num_image_tokens
 from mmdistill.mod.data import DistillationCollator, DistillationDataset, PreferenceCollator, PreferenceDataset
 from mmdistill.mod.losses import mimic_distillation_loss
-from mmdistill.mod.objectives import MimicDistillation, PreferenceDistillation, check_teacher
-from mmdistill.mod.teacher_logits import TeacherLogitsReader, write_teacher_top_k
+from mmdistill.mod.objectives import (
+    MimicDistillation,
+    PreferenceDistillation,
+    check_stored_vocabulary,
+    check_teacher,
+    check_tokenizers,
+)
+from mmdistill.mod.teacher_logits import TeacherLogitsReader, vocabulary_digest, write_teacher_top_k
 from mmdistill.mod.upcycling import recorded_router_logits, router_aux_loss, upcycle_llava
 from mmdistill.training import TrainSettings, train
 
@@ -156,3 +162,22 @@ def test_a_teacher_of_another_vocabulary_is_refused(models, tmp_path):
     other.resize_token_embeddings(other.config.text_config.vocab_size + 3)
     with pytest.raises(ValueError, match="one tokenizer family"):
         check_teacher(student, other)
+
+
+def test_a_teacher_tokenizer_with_the_same_size_but_other_ids_is_refused(models):
+    (_, processor), _ = models
+    tokenizer = processor.tokenizer
+    check_tokenizers(tokenizer, copy.deepcopy(tokenizer))  # the same vocabulary passes
+    swapped = copy.deepcopy(tokenizer)
+    vocabulary = swapped.get_vocab()
+    swapped.get_vocab = lambda: {**vocabulary, "red": vocabulary["blue"], "blue": vocabulary["red"]}
+    with pytest.raises(ValueError, match=r"differ in 2 of \d+ tokens .*'blue': \d+ / \d+"):
+        check_tokenizers(tokenizer, swapped)
+
+
+def test_stored_top_k_of_another_vocabulary_is_refused(models, tmp_path):
+    (_, processor), _ = models
+    digest = vocabulary_digest(processor.tokenizer)
+    check_stored_vocabulary(processor.tokenizer, {"vocabulary_sha256": digest}, tmp_path)
+    with pytest.raises(ValueError, match=f"{tmp_path}: the teacher's stored top-k come from another vocabulary"):
+        check_stored_vocabulary(processor.tokenizer, {"vocabulary_sha256": "0" * 64}, tmp_path)

@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
 SEEDS = TINY["seeds"]
+TEACHERS = ("teacher", "weak_teacher")  # one model each, scored under its own name
 
 
 def score(workdir, model, bench, seed=None):
-    """A score record: the teacher's one, or a student's with training seed `seed`."""
-    folder = "teacher" if model == "teacher" else f"seed{seed}/{model}"
+    """A score record: a teacher's one, or a student's with training seed `seed`."""
+    folder = model if model in TEACHERS else f"seed{seed}/{model}"
     return json.loads((workdir / f"results/scores/{folder}/{bench}.json").read_text())
 
 
@@ -46,8 +47,15 @@ def test_every_stage_left_its_artifacts(workdir):
     for path in ["world/scenes.jsonl", "world/raw_captions.jsonl", "world/instruction_seed.json",
                  "comd/stage1/filtered_captions.jsonl", "comd/stage1/filter_report.json",
                  "models/teacher/config.json", *(f"models/seed{s}/student_stage1/model.safetensors" for s in SEEDS),
-                 "teacher_quality.json", "summary.md", "summary.png"]:
+                 "teacher_quality.json", "summary.md", "summary.png", "learning_curves.png"]:
         assert (results / path).exists(), path
+    curves = _csv(results / "learning_curves.csv")
+    assert {(row["panel"], row["seed"]) for row in curves} >= {("teacher", "0"), *(("student stage 1", str(s)) for s in SEEDS)}
+    teacher = [float(row["loss"]) for row in curves if row["series"] == "instruction tuning"]
+    assert teacher[-1] < teacher[0], "the teacher's instruction-tuning loss falls"
+    probes = json.loads((results / "teacher_quality.json").read_text())["vision_probes"]
+    for point in ("vision", "projected"):  # the toy CLIP codes every cell's colour and shape
+        assert probes[point]["color"] > probes["chance"]["color"] + 0.3 and 0 <= probes[point]["token cell"] <= 1
     for model, seed in (("teacher", None), *(("student_stage1", s) for s in SEEDS)):
         for bench in ("mc", "seed", "pope", "open"):
             record = score(workdir, model, bench, seed)
@@ -110,7 +118,7 @@ def _csv(path):
 
 def per_seed_scores(workdir, model, bench):
     """{training seed: score record} of a model: the teacher's one (key None), a student's per seed."""
-    return {None: score(workdir, model, bench)} if model == "teacher" else \
+    return {None: score(workdir, model, bench)} if model in TEACHERS else \
         {seed: score(workdir, model, bench, seed) for seed in SEEDS}
 
 
@@ -133,10 +141,15 @@ def test_tables_pool_each_models_per_seed_score_files(workdir):
             assert row["seed"] == "0" and int(row["n_seeds"]) == len(records)
             assert row["seeds"] == ("" if row["model"] == "teacher" else " ".join(map(str, SEEDS)))
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
+        averages = {row["model"]: float(row["Average"]) for row in rows}
+        gap = averages["teacher"] - averages["student_stage1"]
+        for row in rows:  # the share of the teacher-student gap each row closes, where there is one
+            expected = pytest.approx(100 * (averages[row["model"]] - averages["student_stage1"]) / gap, abs=0.1 + 2 / gap)  # CSV Averages are rounded
+            assert (float(row["gap closed %"]) == expected) if gap > 0 else row["gap closed %"] == "n/a"
     categories = score(workdir, "teacher", "mc")["by_category"]
     expected = [*sorted(categories["subject"]), *(m.upper() for m in ("txt", "img", "no") if m in categories["context_modality"]),
                 *sorted(categories["grade"]), "Average"]
-    extra_fields = ("row", "model", "seed", "seeds", "n_seeds", "protocol", "chance")
+    extra_fields = ("row", "model", "seed", "seeds", "n_seeds", "protocol", "chance", "gap closed %")
     assert [column for column in _csv(results / "table1.csv")[0] if column not in extra_fields and
             not column.endswith(("_n", "_ci_low", "_ci_high", *(f"_seed{s}" for s in SEEDS)))] == expected
     assert {row["judge"] for row in _csv(results / "table3.csv")} == {"reference"}
@@ -161,6 +174,7 @@ MOD_ROWS = {  # LLaVA-MoD tables: the models of their rows (tiny config: E4T2, r
     6: ["teacher", "mod-sft-dense", "mod-sft-e4t2", "mod-kd-e4t2"],
     7: ["teacher", "mod-sft-dense", "mod-kd-all-e4t2", "mod-kd-e4t2"],
     8: ["teacher", "mod-sft-dense", "mod-kd-e1t1", "mod-kd-e4t1"],
+    9: ["teacher", "mod-sft-dense", "weak_teacher", "mod-kd-weak-e4t2", "mod-kd-e4t2"],
 }
 COMPREHENSION = {"MC": "mc", "SEED": "seed", "Open-ended": "open"}
 
@@ -190,7 +204,7 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
             records = per_seed_scores(workdir, row["model"], bench)
             assert float(row[column]) == pytest.approx(sum(r["score"] for r in records.values()) / len(records),
                                                        abs=0.01), (row["model"], column)
-            if row["model"] != "teacher":
+            if row["model"] not in TEACHERS:
                 assert [float(row[f"{column}_seed{s}"]) for s in SEEDS] == \
                     [pytest.approx(records[s]["score"], abs=0.01) for s in SEEDS]
         if hallucination:
@@ -204,7 +218,7 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
             mean = sum(sum(records[key]["score"] for records in by_seed) / 3 for key in keys) / len(keys)
             assert float(row["Average"]) == pytest.approx(mean, abs=0.01), row["model"]
             assert float(row["Average_ci_low"]) <= float(row["Average"]) <= float(row["Average_ci_high"])
-        assert int(row["n_seeds"]) == (1 if row["model"] == "teacher" else len(SEEDS))
+        assert int(row["n_seeds"]) == (1 if row["model"] in TEACHERS else len(SEEDS))
         assert 0 < int(row["params_active"]) <= int(row["params_total"])
     params = {row["model"]: (int(row["params_total"]), int(row["params_active"])) for row in rows}
     dense = params["mod-sft-dense"]
@@ -212,16 +226,36 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
     for model, (total, active) in params.items():
         if model.startswith("mod-") and "e4" in model:
             assert total > dense[0] and dense[0] < active < total, model  # experts added, the top-k active
-        elif model != "teacher":
+        elif model not in TEACHERS:
             assert active == total, model
     if n == 8:
         # E1T1 and E4T1 activate as many parameters but for the routers' three more rows per layer
         assert 0 < params["mod-kd-e4t1"][1] - params["mod-kd-e1t1"][1] < 0.01 * params["mod-kd-e1t1"][1]
+    if n == 9:  # the weak teacher has fewer layers than the strong one, and its student distils from it alone
+        assert params["weak_teacher"][0] < params["teacher"][0]
+        for stage in ("dense", "e4t2"):
+            inputs = json.loads((workdir / f"results/provenance/models/seed0/mod-kd-weak-{stage}.json").read_text())["inputs"]
+            used = {teacher for teacher in TEACHERS if f"results/models/{teacher}" in inputs}
+            assert used == {"weak_teacher"}, stage
     if n in (4, 5):
         preference = rows[-1]
         reports = [json.loads((workdir / f"results/mod/seed{s}/mod-kd-e4t2/preference_report.json").read_text())
                    for s in SEEDS]
         assert float(preference["preference_pairs"]) == pytest.approx(sum(r["pairs"] for r in reports) / len(SEEDS))
+
+
+def test_routing_shares_and_learning_curves_of_the_mod_students(workdir):
+    rows = _csv(workdir / "results/mod_routing.csv")
+    assert (workdir / "results/mod_routing.png").exists()
+    assert {row["type"] for row in rows} >= {"image tokens", "color", "count", "describe"}
+    totals = {}
+    for row in rows:
+        totals[(row["type"], row["layer"])] = totals.get((row["type"], row["layer"]), 0) + float(row["share"])
+    assert all(total == pytest.approx(1.0, abs=1e-3) for total in totals.values())
+    assert {int(row["expert"]) for row in rows} == {0, 1, 2, 3}
+    curves = _csv(workdir / "results/mod_learning_curves.csv")
+    assert {(row["series"], row["seed"]) for row in curves} == {(series, str(s)) for s in SEEDS
+                                                               for series in ("mimic", "preference", "SFT")}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -263,6 +297,8 @@ def test_teacher_logits_are_measured_and_their_shards_have_provenance(workdir):
     assert bench["bytes_per_token"] < 150 and bench["bytes_per_token_152k_vocabulary"] == 6 * 16 + 2
     record = json.loads((workdir / "results/provenance/mod/teacher_logits/response.json").read_text())
     assert record["rule"] == "mod_teacher_logits" and "results/mod/teacher_logits/response" in record["outputs"]
+    index = json.loads((workdir / "results/mod/teacher_logits/response/index.json").read_text())
+    assert len(index["vocabulary_sha256"]) == 64  # students of another vocabulary are refused
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_baselines_train_on_the_main_runs_data_of_their_seed(workdir, seed):
@@ -337,6 +373,15 @@ def test_audit_walks_table1_down_to_the_raw_world_and_every_output_has_a_record(
     for record_file in (workdir / "results" / "provenance").rglob("*.json"):
         for output in json.loads(record_file.read_text())["outputs"]:
             assert (workdir / "results/provenance" / f"{Path(output).relative_to('results')}.json").is_file(), output
+
+
+def test_stage_bench_sums_every_jobs_startup_and_compute(workdir):
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_stages.py"), str(workdir / "results")],
+                   check=True, capture_output=True, text=True)
+    bench = json.loads((workdir / "results/bench/stages.json").read_text())
+    assert bench["untimed_jobs"] == 0 and bench["total"]["jobs"] >= 100
+    assert {"teacher_instruct", "evaluate", "comd_instruction_tuning"} <= set(bench["by_rule"])
+    assert 0 < bench["total"]["startup_share"] < 1 and bench["total"]["compute_s"] < bench["span_s"] * 2
 
 
 def test_logs_per_job(workdir):

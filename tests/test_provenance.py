@@ -72,6 +72,7 @@ def test_job_writes_a_record_whose_hashes_match(tmp_path, monkeypatch):
     assert isinstance(record["code"]["dirty"], bool)
     assert record["packages"]["torch"]
     assert record["started"] <= record["finished"]
+    assert record["timing"]["startup_s"] > 0 and record["timing"]["compute_s"] >= 0
     assert "working" in (tmp_path / "results/logs/demo.log").read_text()
 
 

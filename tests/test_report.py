@@ -1,8 +1,15 @@
-"""The summary page: scores, and cells nothing could be measured for; score files by training seed."""
+"""The summary page: scores, and cells nothing could be measured for; score files by training seed; learning curves."""
 
 import json
 
-from mmdistill.report import by_seed, load_scores, plot_scores, summary_markdown
+from mmdistill.report import (
+    by_seed,
+    learning_curve_rows,
+    load_scores,
+    plot_learning_curves,
+    plot_scores,
+    summary_markdown,
+)
 
 FILTER = {"raw_pairs": 10, "rejected_pairs": {"total": 0}, "unique_phrases": 3, "skipped_phrases": 1, "kept_pairs": 8}
 
@@ -28,3 +35,15 @@ def test_score_files_load_by_model_benchmark_and_training_seed(tmp_path):
             for model, by_bench in scores.items()} == {"teacher": {"mc": {None: 60.0}},
                                                        "student_stage1": {"mc": {0: 20.0, 2: 30.0}}}
     assert list(by_seed(scores)) == ["teacher", "student_stage1 (seed 0)", "student_stage1 (seed 2)"]
+
+
+def test_learning_curves_keep_every_logged_loss_and_draw_a_panel_per_stage(tmp_path):
+    curves = [("teacher", "alignment", 0, [{"step": 10, "loss": 3.0, "learning_rate": 1e-3}, {"step": 20, "loss": 2.0}]),
+              ("student stage 1", "stage 1", 1, [{"step": 5, "loss": 4.0}, {"step": 5, "eval_loss": 9.0}]),
+              ("student stage 1", "stage 1", 2, [])]
+    rows = learning_curve_rows(curves)
+    assert rows == [{"panel": "teacher", "series": "alignment", "seed": 0, "step": 10, "loss": 3.0},
+                    {"panel": "teacher", "series": "alignment", "seed": 0, "step": 20, "loss": 2.0},
+                    {"panel": "student stage 1", "series": "stage 1", "seed": 1, "step": 5, "loss": 4.0}]
+    plot_learning_curves(curves, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,12 +8,14 @@ from mmdistill.evaluation.intervals import bootstrap_interval, hierarchical_boot
 from mmdistill.evaluation.scoring import judge_score_to_percent
 from mmdistill.tables import (
     AVERAGE,
+    GAP_CLOSED,
     average_cell,
     benchmark_average_cell,
     benchmark_table,
     benchmarks_table,
     category_columns,
     comparison_table,
+    gap_closed,
     iteration_series,
     markdown,
     plot_iterations,
@@ -236,3 +238,25 @@ def test_comparison_table_has_benchmarks_average_hallucination_and_na_columns(tm
     assert rows[1]["MMHal score"] == "n/a" and rows[1]["MC_seed1"] == "100.0" and rows[1]["params_total"] == "7"
     with pytest.raises(ValueError, match="unknown column"):
         comparison_table("t", ["gqa"], [("m", "m", {}, {})])
+
+
+def test_gap_closed_is_the_share_of_the_teacher_student_gap():
+    assert gap_closed(60.0, 40.0, 80.0) == pytest.approx(50.0)
+    assert gap_closed(40.0, 40.0, 80.0) == 0.0 and gap_closed(80.0, 40.0, 80.0) == 100.0
+    assert gap_closed(30.0, 40.0, 80.0) == pytest.approx(-25.0)  # worse than before distillation
+    assert gap_closed(50.0, 80.0, 80.0) is None and gap_closed(50.0, 90.0, 80.0) is None  # no gap to close
+
+
+def test_tables_1_to_3_give_each_rows_gap_closed(tmp_path):
+    # teacher 100%, student after stage 1 25%, CoMD 50%: a third of the gap; the baseline has no scores
+    table = benchmark_table("t", "mc", [("teacher", "teacher", {None: record([True] * 4)}),
+                                        ("stage 1", "student_stage1", {0: record([True, False, False, False])}),
+                                        ("CoMD", "comd", {0: record([True, True, False, False])}),
+                                        ("baseline", "unidirectional", {})],
+                            gap_between=("teacher", "student_stage1"))
+    shares = {row.model: row.extra[GAP_CLOSED] for row in table.rows}
+    assert shares == {"teacher": 100.0, "student_stage1": 0.0, "comd": pytest.approx(33.3), "unidirectional": "n/a"}
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md")
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert rows[2][GAP_CLOSED] == "33.3"
+    assert GAP_CLOSED in (tmp_path / "t.md").read_text().splitlines()[2]

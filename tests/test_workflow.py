@@ -22,7 +22,7 @@ def test_dry_run_plans_the_whole_default_target():
     for rule in ("toy_scenes", "noun_phrase_extract", "noun_phrase_filter", "toy_clip", "teacher_instruct",
                  "student_stage1", "comd_assess_augment", "unidirectional_tuning", "without_stage1_tuning",
                  "downstream_finetune", "evaluate", "teacher_quality", "summary", "benchmark_table", "tau_table",
-                 "stage1_table", "iteration_figure", "mod_dense_distillation", "mod_sparse_distillation", "mod_sft_dense",
+                 "stage1_table", "iteration_figure", "learning_curves", "mod_dense_distillation", "mod_sparse_distillation", "mod_sft_dense",
                  "mod_sft_sparse", "mod_preference_pairs", "mod_preference_distillation", "mod_teacher_logits", "mod_table"):
         assert rule in planned
 

@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import sys
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any, Iterator
 from mmdistill.provenance import HashCache, build_record, git_state, now, write_records
 from mmdistill.seeding import seed_everything
 from mmdistill.checkpoints import checkpointing
+from mmdistill.timing import job_timing, process_age
 
 WORK_ROOT = "results/work"
 
@@ -97,6 +99,7 @@ def work_dir(rule: str, wildcards: dict, params: dict, inputs: list[str]) -> Pat
 
 @contextmanager
 def snakemake_job(smk) -> Iterator[Job]:
+    entered, startup = time.time(), process_age()
     params = {key: _plain(value) for key, value in smk.params.items()}
     log = _logger(smk.log[0] if len(smk.log) else None, smk.rule)
     _limit_threads(int(smk.threads))
@@ -126,5 +129,6 @@ def snakemake_job(smk) -> Iterator[Job]:
         code=code,
         hasher=HashCache().hash_path,
     )
+    record["timing"] = job_timing(entered, startup)
     destinations = write_records(record, patch)
     log.info("provenance written to %s", ", ".join(map(str, destinations)))

@@ -137,3 +137,42 @@ def plot_scores(scores, path: str | Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+# (panel, series, training seed, loss curve: [{"step", "loss", ...}] as a training summary keeps it)
+Curve = tuple[str, str, int, list[dict[str, Any]]]
+
+
+def learning_curve_rows(curves: list[Curve]) -> list[dict[str, Any]]:
+    """One CSV row per logged point: panel, series, seed, step, loss."""
+    return [{"panel": panel, "series": series, "seed": seed, "step": point["step"], "loss": round(point["loss"], 5)}
+            for panel, series, seed, points in curves for point in points if "loss" in point]
+
+
+def plot_learning_curves(curves: list[Curve], path: str | Path) -> None:
+    """One panel per stage, the loss against steps; a colour per series, a line per training seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys(panel for panel, *_ in curves))
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.6 * max(len(panels), 1), 3.0), squeeze=False)
+    for axis, panel in zip(axes[0], panels):
+        colours = {}
+        for name, series, seed, points in curves:
+            points = [p for p in points if "loss" in p]
+            if name != panel or not points:
+                continue
+            label = None if series in colours else series
+            colours.setdefault(series, f"C{len(colours) % 10}")
+            axis.plot([p["step"] for p in points], [p["loss"] for p in points], color=colours[series], alpha=0.7,
+                      linewidth=1, label=label)
+        axis.set_title(panel, fontsize=9)
+        axis.set_xlabel("step")
+        axis.set_ylabel("training loss")
+        if colours:
+            axis.legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,6 +1,6 @@
 """The papers' tables and CoMD's Figure 4 from measured score files, as CSV, Markdown and PNG.
 
-CoMD's tables 1-5 (`benchmark_table`, `benchmarks_table`) and LLaVA-MoD's tables 2-8
+CoMD's tables 1-5 (`benchmark_table`, `benchmarks_table`) and LLaVA-MoD's tables 2-9
 (`comparison_table`).
 
 Every cell pools the `results/scores/seed<s>/<model>/<bench>.json` files the pipeline
@@ -165,12 +165,27 @@ def category_columns(benchmark: str, records: Sequence[dict[str, Any]]) -> list[
     return columns
 
 
+GAP_CLOSED = "gap closed %"
+
+
+def gap_closed(score: float, student: float, teacher: float) -> float | None:
+    """The share in % of the teacher-student gap a model closes: 100 (score - student) / (teacher - student),
+    `student` being the student before distillation (after stage 1); None when that student is not below
+    the teacher, as there is no gap to close. 0: no better than before; 100: as good as the teacher."""
+    if teacher <= student:
+        return None
+    return 100.0 * (score - student) / (teacher - student)
+
+
 def benchmark_table(title: str, benchmark: str, rows: Sequence[tuple[str, str, SeedRecords]],
-                    extra: dict[str, Any] | None = None, seed: int = 0) -> Table:
+                    extra: dict[str, Any] | None = None, seed: int = 0,
+                    gap_between: tuple[str, str] | None = None) -> Table:
     """Tables 1-3: one benchmark, a column per category and `Average`, each cell pooled over the
     row's seeds (`seed_cell`, bootstrap seeded with `seed`).
 
     `rows` are (label, model, {training seed: score record}; empty if the benchmark is not evaluated).
+    `gap_between` (teacher model, student model before distillation) adds each row's `gap_closed` on
+    the Average (`GAP_CLOSED`, n/a where either has no score or there is no gap).
     """
     records = [record for _, _, per_seed in rows for record in per_seed.values()]
     columns = category_columns(benchmark, records)
@@ -190,8 +205,21 @@ def benchmark_table(title: str, benchmark: str, rows: Sequence[tuple[str, str, S
         if first and first.get("chance") is not None:
             described["chance"] = round(first["chance"], 2)
         table_rows.append(Row(label, model, cells, {**(extra or {}), **seed_fields(per_seed), **described}))
-    return Table(title, [name for _, _, name in columns] + [AVERAGE, *hallucination], table_rows,
-                 notes=chance_note(records))
+    notes = chance_note(records)
+    if gap_between:
+        notes += _add_gap_closed(table_rows, *gap_between)
+    return Table(title, [name for _, _, name in columns] + [AVERAGE, *hallucination], table_rows, notes=notes)
+
+
+def _add_gap_closed(rows: Sequence[Row], teacher: str, student: str) -> list[str]:
+    """Each row's `GAP_CLOSED` on the Average, between the rows of models `teacher` and `student`."""
+    averages = {row.model: row.cells[AVERAGE]["score"] for row in rows if row.cells.get(AVERAGE)}
+    for row in rows:
+        known = row.model in averages and teacher in averages and student in averages
+        share = gap_closed(averages[row.model], averages[student], averages[teacher]) if known else None
+        row.extra[GAP_CLOSED] = "n/a" if share is None else round(share, 1)
+    return [f"{GAP_CLOSED}: the share of the Average's gap between the teacher and the student before "
+            "distillation (after stage 1) that a row closes; 0 is no gain, 100 the teacher's score."]
 
 
 def benchmarks_table(title: str, benchmarks: Sequence[str],
@@ -253,7 +281,7 @@ def benchmark_average_cell(by_benchmark: Mapping[str, SeedRecords], benchmarks: 
 def comparison_table(title: str, columns: Sequence[str],
                      rows: Sequence[tuple[str, str, dict[str, SeedRecords], dict[str, Any]]], seed: int = 0,
                      unavailable: Mapping[str, str] | None = None) -> Table:
-    """LLaVA-MoD's tables 2-8: a row per model, columns by name, each cell pooled over the row's seeds.
+    """LLaVA-MoD's tables 2-9: a row per model, columns by name, each cell pooled over the row's seeds.
 
     A column is a benchmark (`mc`, `seed`, `pope`, `open`: its overall score, under its
     `BENCHMARK_LABELS` name), `AVERAGE` (the mean over the table's benchmark columns,

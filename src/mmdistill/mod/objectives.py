@@ -26,7 +26,7 @@ from mmdistill.mod.losses import (
     sequence_log_probs,
     sparse_mimic_distillation_loss,
 )
-from mmdistill.mod.teacher_logits import MODEL_INPUTS, TeacherLogitsReader
+from mmdistill.mod.teacher_logits import MODEL_INPUTS, TeacherLogitsReader, vocabulary_digest
 from mmdistill.mod.upcycling import recorded_router_logits, router_aux_loss
 
 
@@ -43,6 +43,28 @@ def check_teacher(student, teacher) -> None:
     if layout[0] != layout[1]:
         raise ValueError(f"(image token id, image tokens) is {layout[0]} for the student and {layout[1]} for the "
                          "teacher: both must read the same input ids")
+
+
+def check_tokenizers(student_tokenizer, teacher_tokenizer, teacher_name: str = "the teacher") -> None:
+    """KL and DPO compare distributions id by id, so every token must have the same id in both tokenizers
+    (equal sizes are not enough; other code bases truncate the larger vocabulary and compare mismatched ids)."""
+    student, teacher = student_tokenizer.get_vocab(), teacher_tokenizer.get_vocab()
+    if student == teacher:
+        return
+    differing = sorted(token for token in student.keys() | teacher.keys() if student.get(token) != teacher.get(token))
+    examples = ", ".join(f"{token!r}: {student.get(token)} / {teacher.get(token)}" for token in differing[:3])
+    raise ValueError(f"the student's tokenizer and {teacher_name}'s differ in {len(differing)} of "
+                     f"{len(student.keys() | teacher.keys())} tokens (token: student id / teacher id, e.g. {examples}); "
+                     "LLaVA-MoD needs teacher and student of one tokenizer family")
+
+
+def check_stored_vocabulary(student_tokenizer, index: dict[str, Any], directory) -> None:
+    """The stored teacher top-k (rule mod_teacher_logits) must come from the student's vocabulary."""
+    stored = index.get("vocabulary_sha256")
+    if stored is not None and stored != vocabulary_digest(student_tokenizer):
+        raise ValueError(f"{directory}: the teacher's stored top-k come from another vocabulary than the student's "
+                         f"tokenizer (vocabulary sha256 {stored[:12]}... against "
+                         f"{vocabulary_digest(student_tokenizer)[:12]}...)")
 
 
 def frozen(model):

@@ -31,7 +31,9 @@ from mmdistill.mod.objectives import (
     MimicDistillation,
     PreferenceDistillation,
     SparseFineTuning,
+    check_stored_vocabulary,
     check_teacher,
+    check_tokenizers,
     vocabulary_size,
 )
 from mmdistill.mod.teacher_logits import TeacherLogitsReader
@@ -99,13 +101,15 @@ def _mimic_distill(model, processor, stage, cross_entropy, output_dir, summary_p
     if teacher_logits == "online":
         if teacher is None:
             raise ValueError("teacher_logits 'online' needs the teacher checkpoint")
-        teacher_model, _ = load_llava(teacher)
+        teacher_model, teacher_processor = load_llava(teacher)
         check_teacher(model, teacher_model)
+        check_tokenizers(processor.tokenizer, teacher_processor.tokenizer, str(teacher))
         objective = MimicDistillation(teacher=teacher_model, cross_entropy=cross_entropy)
     elif teacher_logits == "offline":
         if logits_dir is None:
             raise ValueError("teacher_logits 'offline' needs the directory of the teacher's stored top-k")
         reader = TeacherLogitsReader(logits_dir)
+        check_stored_vocabulary(processor.tokenizer, reader.index, logits_dir)
         if (len(reader), reader.index["vocab_size"]) != (len(dataset), vocabulary_size(model)):
             raise ValueError(f"{logits_dir} holds {len(reader)} examples over a {reader.index['vocab_size']}-token "
                              f"vocabulary; the distillation set has {len(dataset)} and the student "
@@ -128,8 +132,9 @@ def preference_distill(output_dir, summary_path, init_checkpoint, pairs_path, im
     """
     seed_everything(seed)
     model, processor = load_llava(init_checkpoint)
-    teacher_model, _ = load_llava(teacher)
+    teacher_model, teacher_processor = load_llava(teacher)
     check_teacher(model, teacher_model)
+    check_tokenizers(processor.tokenizer, teacher_processor.tokenizer, str(teacher))
     records = _nonempty(list(read_jsonl(pairs_path)), pairs_path)
     dataset = PreferenceDataset(records, image_root, processor, num_image_tokens(model.config))
     summary = _train_and_save(model, processor, dataset, PreferenceCollator(processor.tokenizer.pad_token_id),

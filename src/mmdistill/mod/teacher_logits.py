@@ -25,6 +25,7 @@ shard only; reading in order opens each shard once.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 from pathlib import Path
 from typing import Iterator
@@ -81,8 +82,10 @@ def approximation_kl(full_log_probs: torch.Tensor, k: int) -> float:
 class TeacherLogitsWriter:
     """Writes examples' top-k rows into shards of about `tokens_per_shard` tokens; use as a context manager."""
 
-    def __init__(self, directory: str | Path, vocab_size: int, k: int, tokens_per_shard: int = 1_000_000):
+    def __init__(self, directory: str | Path, vocab_size: int, k: int, tokens_per_shard: int = 1_000_000,
+                 vocabulary: str | None = None):
         self.directory = Path(directory)
+        self.vocabulary = vocabulary
         self.directory.mkdir(parents=True, exist_ok=True)
         self.vocab_size, self.k, self.tokens_per_shard = vocab_size, k, tokens_per_shard
         self.shards: list[dict[str, int | str]] = []
@@ -115,7 +118,7 @@ class TeacherLogitsWriter:
     def close(self) -> None:
         if self.pending or not self.shards:
             self._write_shard()
-        index = {"format": FORMAT, "vocab_size": self.vocab_size, "k": self.k,
+        index = {"format": FORMAT, "vocab_size": self.vocab_size, "vocabulary_sha256": self.vocabulary, "k": self.k,
                  "index_dtype": index_dtype(self.vocab_size).name, "value_dtype": np.dtype(VALUE_DTYPE).name,
                  "examples": sum(s["examples"] for s in self.shards), "tokens": sum(s["tokens"] for s in self.shards),
                  "shards": self.shards}
@@ -166,9 +169,14 @@ class TeacherLogitsReader:
         return (self[example] for example in range(len(self)))
 
 
+def vocabulary_digest(tokenizer) -> str:
+    """sha256 of a tokenizer's token-to-id map: equal digests mean the same vocabulary, token by token."""
+    return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
+
+
 @torch.no_grad()
 def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: int, batch_size: int = 8,
-                        tokens_per_shard: int = 1_000_000) -> dict[str, float | int]:
+                        tokens_per_shard: int = 1_000_000, vocabulary: str | None = None) -> dict[str, float | int]:
     """Run the frozen teacher over `dataset` in order and store its `response_top_k`; returns the measurements.
 
     `dataset` and `collator` are the ones the student trains with
@@ -176,13 +184,14 @@ def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: in
     for the response tokens), so rows line up with its `distill_labels` (or `labels`).
     The summary gives the tokens, the bytes per token on disk and for a 152K
     vocabulary, and the mean KL(full || top-k approximation) per token over every
-    stored token.
+    stored token. `vocabulary` (the teacher's `vocabulary_digest`) goes into the index, so that a
+    student of another vocabulary is refused.
     """
     teacher.eval()
     device = next(teacher.parameters()).device
     vocab_size = teacher.get_output_embeddings().out_features
     tokens, kl_sum = 0, 0.0
-    with TeacherLogitsWriter(directory, vocab_size, k, tokens_per_shard) as writer:
+    with TeacherLogitsWriter(directory, vocab_size, k, tokens_per_shard, vocabulary) as writer:
         for start in range(0, len(dataset), batch_size):
             batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             labels = batch.get("distill_labels", batch["labels"])
