@@ -54,9 +54,13 @@ def find_record(path: str, root: str | Path = PROVENANCE_ROOT) -> Path | None:
     return None
 
 
-def compare(path: str, recorded: Any, record: str) -> list[Mismatch]:
-    """The differences between what `record` holds for `path` and its bytes now, per file inside a directory."""
-    current = hash_path(path)
+def compare(path: str, recorded: Any, record: str, hashes: dict[str, Any]) -> list[Mismatch]:
+    """The differences between what `record` holds for `path` and its bytes now, per file inside a directory.
+
+    `hashes` memoizes one audit's hashes by path: a file read by many jobs is hashed once per audit."""
+    if path not in hashes:
+        hashes[path] = hash_path(path)
+    current = hashes[path]
     if current == recorded:
         return []
     if current is None:
@@ -90,6 +94,7 @@ def audit(artifact: str, root: str | Path = PROVENANCE_ROOT) -> AuditResult:
     """Walk `artifact`'s records depth first; every record is checked once, shared subtrees are named again only."""
     result = AuditResult()
     seen: set[Path] = set()
+    hashes: dict[str, Any] = {}
     root_packages: dict[str, Any] | None = None
 
     def visit(path: str, prefix: str, last: bool, top: bool) -> None:
@@ -108,7 +113,7 @@ def audit(artifact: str, root: str | Path = PROVENANCE_ROOT) -> AuditResult:
         seen.add(record_file)
         result.records += 1
         for output, digest in record["outputs"].items():
-            result.mismatches.extend(compare(output, digest, str(record_file)))
+            result.mismatches.extend(compare(output, digest, str(record_file), hashes))
         inside = "" if path in record["outputs"] else " (inside a recorded directory)"
         result.lines.append(f"{prefix}{branch}{path}  [{record['rule']}]{inside}  record {record_file}")
         details = child_prefix + ("│  " if record["inputs"] else "   ")
@@ -127,7 +132,7 @@ def audit(artifact: str, root: str | Path = PROVENANCE_ROOT) -> AuditResult:
             result.lines.append(f"{details}packages differ from the top record's: {_short(differing)}")
         inputs = sorted(record["inputs"].items())
         for index, (input_path, digest) in enumerate(inputs):
-            result.mismatches.extend(compare(input_path, digest, str(record_file)))
+            result.mismatches.extend(compare(input_path, digest, str(record_file), hashes))
             visit(input_path, child_prefix, index == len(inputs) - 1, False)
 
     visit(artifact, "", True, True)
