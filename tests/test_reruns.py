@@ -1,13 +1,15 @@
 """What a finished run replans: nothing when the config only reorders keys or writes 1.0 for 1, and nothing when
-the run and the checkout move to other paths (the rerun triggers, profiles/default)."""
+the run and the checkout move to other paths (the rerun triggers, profiles/default); and a second cold run
+writes the same bytes."""
 
+import json
 import shutil
-from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, TINY_CONFIG, planned_jobs
+from conftest import ROOT, TINY_CONFIG, TINY_RUN_TARGET, planned_jobs, snakemake_in
 from mmdistill.config import canonical_config
+from mmdistill.provenance import hash_path
 
 
 def _merged(base: dict, override: dict) -> dict:
@@ -61,3 +63,18 @@ def test_a_run_and_checkout_moved_elsewhere_plan_nothing(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, symlinks=True)  # copy2: mtimes kept
     assert planned_jobs(run, snakefile=checkout / "Snakefile") == {}
+
+
+def test_two_cold_runs_in_separate_directories_write_identical_bytes(tiny_run, tmp_path):
+    """Determinism of the data side on the cheap target (world, images, seed set, pools): a second cold run
+    elsewhere writes the same sha256 for every output of every record. The whole tiny pipeline (tables,
+    reports) is the slow e2e's to compare."""
+    second = tmp_path / "second"
+    result = snakemake_in(second, TINY_RUN_TARGET, "--cores", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = sorted((tiny_run / "results/provenance").rglob("*.json"))
+    assert len(records) == 6  # three jobs: scenes and images, the seed set, the two pools and their rejects
+    for record_file in records:
+        outputs = json.loads(record_file.read_text())["outputs"]
+        for output, digest in outputs.items():
+            assert hash_path(second / output) == digest, output
