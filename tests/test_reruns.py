@@ -67,8 +67,7 @@ def test_a_run_and_checkout_moved_elsewhere_plan_nothing(tiny_run, tmp_path):
 
 def test_two_cold_runs_in_separate_directories_write_identical_bytes(tiny_run, tmp_path):
     """Determinism of the data side on the cheap target (world, images, seed set, pools): a second cold run
-    elsewhere writes the same sha256 for every output of every record. The whole tiny pipeline (tables,
-    reports) is the slow e2e's to compare."""
+    elsewhere writes the same sha256 for every output of every record."""
     second = tmp_path / "second"
     result = snakemake_in(second, TINY_RUN_TARGET, "--cores", "1")
     assert result.returncode == 0, result.stderr[-3000:]
