@@ -154,6 +154,17 @@ def test_audit_names_the_changed_file_inside_a_directory_artifact(chain):
     assert code == 1 and "(inside a recorded directory)" in out
 
 
+def test_an_absolute_raw_input_is_a_leaf_checked_against_its_hash(chain, tmp_path_factory):
+    raw = tmp_path_factory.mktemp("dataset") / "captions.jsonl"
+    raw.write_text("caption\n")
+    _job("read_raw", [str(raw)], {"results/filtered.jsonl": b"f"})
+    code, out, _ = _audit("results/filtered.jsonl")
+    assert code == 0 and f"{raw}  [raw input: no record]" in out
+    raw.write_text("edited\n")
+    code, _, err = _audit("results/filtered.jsonl")
+    assert code == 1 and f"MISMATCH {raw}: content changed" in err
+
+
 def test_audit_of_an_artifact_without_record_says_so(chain):
     code, _, err = _audit("results/nothing.csv")
     assert code == 2 and "no provenance record at results/provenance/nothing.csv.json" in err

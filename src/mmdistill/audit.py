@@ -46,6 +46,8 @@ def find_record(path: str, root: str | Path = PROVENANCE_ROOT) -> Path | None:
     """The record of an artifact: at its own record path, or, for a file inside a directory artifact (an image
     of an image folder, a file of a checkpoint), the record of the nearest enclosing directory that has one."""
     candidate = Path(path)
+    if candidate.is_absolute():  # outputs lie under the run's results/; an absolute path is a raw input
+        return None
     while candidate.parts:
         record = record_path(candidate, root)
         if record.is_file():
