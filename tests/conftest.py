@@ -166,3 +166,22 @@ def tiny_run(tmp_path_factory) -> Path:
     result = snakemake_in(directory, TINY_RUN_TARGET, "--cores", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     return directory
+
+
+def merged_config(base: dict, override: dict) -> dict:
+    """`override` merged into `base` mapping by mapping, as Snakemake merges config files."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merged_config(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def reordered_config(value):
+    """Every mapping's keys in reverse order, every whole number written as a float (1 -> 1.0)."""
+    if isinstance(value, dict):
+        return {key: reordered_config(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered_config(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value

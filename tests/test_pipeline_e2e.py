@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import merged_config, reordered_config
 from mmdistill.comd.baselines import answer_count
 
 from mmdistill.provenance import hash_path
@@ -409,6 +410,16 @@ def _planned_jobs(workdir, *configfiles, target="all") -> dict[str, int]:
 
 def test_nothing_reruns_when_nothing_changed(workdir):
     assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml") == {}
+
+
+def test_a_reordered_config_plans_nothing_on_the_whole_run(workdir, tmp_path):
+    """Every mapping of the whole config reordered and every whole number written as a float (as a YAML tool that
+    sorts keys would save it) plans nothing, on every rule's params (tests/test_reruns.py: on a cheap run)."""
+    config = merged_config(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                           yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text()))
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(reordered_config(config), sort_keys=False))
+    assert _planned_jobs(workdir, reordered) == {}
 
 
 def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):

@@ -7,33 +7,15 @@ import shutil
 
 import yaml
 
-from conftest import ROOT, TINY_CONFIG, TINY_RUN_TARGET, planned_jobs, snakemake_in
+from conftest import ROOT, TINY_CONFIG, TINY_RUN_TARGET, merged_config, planned_jobs, reordered_config, snakemake_in
 from mmdistill.config import canonical_config
 from mmdistill.provenance import hash_path
 
 
-def _merged(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _merged(base[key], value) if isinstance(value, dict) and key in base else value
-    return merged
-
-
-def _reordered(value):
-    """Every mapping's keys in reverse order, every whole number written as a float (1 -> 1.0)."""
-    if isinstance(value, dict):
-        return {key: _reordered(value[key]) for key in reversed(list(value))}
-    if isinstance(value, list):
-        return [_reordered(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
 def test_the_canonical_form_ignores_key_order_and_whole_floats():
-    config = _merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
+    config = merged_config(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
     schema = ROOT / "config.schema.yaml"
-    canonical, reordered = canonical_config(config, schema), canonical_config(_reordered(config), schema)
+    canonical, reordered = canonical_config(config, schema), canonical_config(reordered_config(config), schema)
     assert repr(canonical) == repr(reordered)
     assert list(canonical["toy_world"]["scenes"]) == ["pretrain", "instruct", "bench_train", "bench_test"]
     assert canonical["toy_world"]["scenes"]["pretrain"] == 200 and isinstance(reordered["seed"], int)
@@ -42,9 +24,9 @@ def test_the_canonical_form_ignores_key_order_and_whole_floats():
 def test_a_reordered_config_plans_nothing_on_a_finished_run(tiny_run, tmp_path):
     """The whole config (default and tiny merged) with every mapping reordered and whole numbers as floats, as a
     YAML tool that sorts keys would write it."""
-    config = _merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
+    config = merged_config(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY_CONFIG.read_text()))
     reordered = tmp_path / "reordered.yaml"
-    reordered.write_text(yaml.safe_dump(_reordered(config), sort_keys=False))
+    reordered.write_text(yaml.safe_dump(reordered_config(config), sort_keys=False))
     assert planned_jobs(tiny_run, configfile=reordered) == {}
     sorted_keys = tmp_path / "sorted.yaml"
     sorted_keys.write_text(yaml.safe_dump(config))  # PyYAML's default: keys sorted
