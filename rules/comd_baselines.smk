@@ -32,6 +32,7 @@ rule unidirectional_tuning:
         summary=f"{SEEDED_MODELS}/unidirectional.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
@@ -72,6 +73,7 @@ rule without_stage1_tuning:
         summary=f"{SEEDED_MODELS}/comd-no-stage1.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),

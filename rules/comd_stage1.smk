@@ -60,6 +60,7 @@ rule student_stage1:
         summary=f"{SEEDED_MODELS}/student_stage1.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
         image_root=image_root("raw_captions_image_root"),

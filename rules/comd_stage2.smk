@@ -44,6 +44,7 @@ rule comd_teacher_answers:
         answers=f"{STAGE2}/iter{{k}}/teacher_answers.jsonl",
         tuning_data=f"{STAGE2}/iter{{k}}/tuning_data.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         generation=teacher_generation(),
         max_turns=config["comd"]["stage2"]["max_turns"],
@@ -68,6 +69,7 @@ rule comd_instruction_tuning:
         summary=f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
@@ -102,6 +104,7 @@ rule comd_assess_augment:
         cache_pool=f"{STAGE2}/iter{{k}}/cache_pool.jsonl",
         rejects=f"{STAGE2}/iter{{k}}/augment_rejects.jsonl",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         generation=config["generation"],
         stage2=lambda wildcards: assessment_stage2(wildcards.run),

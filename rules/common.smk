@@ -15,7 +15,20 @@ config.update(_canonical)
 if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
         and "open" in config["evaluation"]["benchmarks"]):
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
-                      "with real `data.benchmarks` set it to 'teacher' or drop 'open' from `evaluation.benchmarks`")
+                      "with real `data.benchmarks` set it to 'teacher' or 'api', or drop 'open' from "
+                      "`evaluation.benchmarks`")
+if config["evaluation"]["open_ended_judge"] == "api" and not config["evaluation"]["judge_api"]["model"]:
+    raise ConfigError("config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name")
+
+if (config["models"]["chat_template"] != "toy"
+        and "toy" in (config["models"]["teacher"], config["models"]["student_llm"])):
+    raise ConfigError(f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
+                      "the toy models' word-level tokenizer knows only the 'toy' template")
+
+if config["mod"]["preference"]["pairs"] == "rlaif_v" and (
+        "toy" in (config["data"]["preference_pairs"], config["data"]["preference_pairs_image_root"])):
+    raise ConfigError("config: `data.preference_pairs`: `mod.preference.pairs: rlaif_v` needs the RLAIF-V pairs "
+                      "(JSON lines, see mmdistill.adapters) and `data.preference_pairs_image_root` on disk")
 
 if config["mod"]["top_k"] > config["mod"]["experts"]:
     raise ConfigError(f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
@@ -26,6 +39,7 @@ if config["toy_world"]["seed_set_scenes"] > config["toy_world"]["scenes"]["instr
                       f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})")
 
 TOY = "toy"
+CHAT_TEMPLATE = config["models"]["chat_template"]  # the prompt format of every model (mmdistill.conversation)
 WORLD = "results/world"
 MODELS = "results/models"
 BENCHMARKS = ["mc", "seed", "pope", "open"]
@@ -115,8 +129,11 @@ def open_ended_judge_checkpoint(bench):
 
 def open_ended_judge_settings(bench):
     """The judge of a benchmark's answers (None: exact-match scoring); the teacher judges as the CoMD assessor does,
-    with the generation backend and the assessor's settings (which then are params of its evaluations)."""
+    with the generation backend and the assessor's settings (which then are params of its evaluations); `api` is
+    the OpenAI-compatible endpoint of `evaluation.judge_api`."""
     name = config["evaluation"]["open_ended_judge"] if bench == "open" else None
+    if name == "api":
+        return {"name": name, "api": config["evaluation"]["judge_api"]}
     if name != "teacher":
         return {"name": name}
     generation = config["generation"]
@@ -295,7 +312,11 @@ def mod_pairs_dir(seed, sparse):
 
 
 def mod_pair_inputs(wildcards):
-    """What the pairs are made of: the student and the seed set's questions, or CoMD's assessment."""
+    """What the pairs are made of: the student and the seed set's questions, CoMD's assessment, or
+    published RLAIF-V pairs (`data.preference_pairs`)."""
+    if MOD["preference"]["pairs"] == "rlaif_v":
+        return {"rlaif_v": config["data"]["preference_pairs"],
+                "rlaif_v_images": config["data"]["preference_pairs_image_root"]}
     if MOD["preference"]["pairs"] == "comd_assessment":
         last = config["comd"]["stage2"]["iterations"]
         return {name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")

@@ -35,6 +35,7 @@ rule downstream_finetune:
         bench="|".join(BENCHMARKS),
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: model_seed(wildcards.model),
         data_format="conversations",
         image_root=lambda wildcards: os.path.dirname(benchmark_file(wildcards.bench, "train")),
@@ -64,11 +65,12 @@ rule evaluate:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: model_seed(wildcards.model),
         batch_size=config["evaluation"]["batch_size"],
         temperature=config["evaluation"]["temperature"],
         protocol=lambda wildcards: config["evaluation"]["protocol"][wildcards.bench],
-        max_new_tokens=config["generation"]["max_new_tokens"],
+        open_ended_max_new_tokens=config["evaluation"]["open_ended_max_new_tokens"],
         judge=lambda wildcards: open_ended_judge_settings(wildcards.bench),
     log:
         log_path("evaluate", "{model}_{bench}"),

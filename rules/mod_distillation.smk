@@ -24,6 +24,7 @@ rule mod_init:
         summary=f"{SEEDED_MODELS}/mod-init.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
         image_root=image_root("raw_captions_image_root"),
@@ -49,6 +50,7 @@ rule mod_dense_distillation:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-dense"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-dense.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         image_root=image_root("instruction_seed_image_root"),
         tokens=lambda wildcards: MOD_RECIPES[wildcards.recipe],
@@ -76,6 +78,7 @@ rule mod_sparse_distillation:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         image_root=image_root("instruction_seed_image_root"),
         tokens=lambda wildcards: MOD_RECIPES[wildcards.recipe],
@@ -105,6 +108,7 @@ rule mod_sft_dense:
         summary=f"{SEEDED_MODELS}/mod-sft-dense.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
         image_root=image_root("instruction_seed_image_root"),
@@ -130,6 +134,7 @@ rule mod_sft_sparse:
         model=directory(f"{SEEDED_MODELS}/mod-sft-e{{experts}}t{{top_k}}"),
         summary=f"{SEEDED_MODELS}/mod-sft-e{{experts}}t{{top_k}}.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         image_root=image_root("instruction_seed_image_root"),
         experts=lambda wildcards: int(wildcards.experts),

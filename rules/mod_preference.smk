@@ -20,6 +20,7 @@ rule mod_preference_pairs:
         rejects=f"{MOD_PAIRS}/preference_rejects.jsonl",
         report=f"{MOD_PAIRS}/preference_report.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         source=MOD["preference"]["pairs"],
         prompts=MOD["preference"]["prompts"],
@@ -50,6 +51,7 @@ rule mod_preference_distillation:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}-pref"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}-pref.training.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         image_root=image_root("instruction_seed_image_root"),
         beta=MOD["preference"]["beta"],

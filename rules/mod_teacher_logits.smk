@@ -19,6 +19,7 @@ rule mod_teacher_logits:
         tokens="response|all",
         teacher="|".join(TEACHERS),
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         image_root=image_root("instruction_seed_image_root"),
         tokens=lambda wildcards: wildcards.tokens,

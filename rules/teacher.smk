@@ -19,6 +19,7 @@ rule teacher_align:
         summary=f"{MODELS}/{{teacher}}_aligned.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="captions",
         image_root=image_root("teacher_gold"),
@@ -43,6 +44,7 @@ rule teacher_instruct:
         summary=f"{MODELS}/{{teacher}}.training.json",
     params:
         max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="conversations",
         image_root=image_root("teacher_gold"),
@@ -66,6 +68,7 @@ rule teacher_quality:
     output:
         "results/teacher_quality.json",
     params:
+        chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         num_scenes=config["evaluation"]["teacher_quality_items"],
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],

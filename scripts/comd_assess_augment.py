@@ -11,7 +11,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     generation, seed, iteration = job.params["generation"], job.params["seed"], int(job.wildcards["k"])
 
     def backend(checkpoint, seed):
-        return load_backend(generation["backend"], checkpoint, batch_size=generation["batch_size"], seed=seed)
+        return load_backend(generation["backend"], checkpoint, batch_size=generation["batch_size"], seed=seed,
+                            chat_template=job.params["chat_template"])
 
     report = assess_and_augment(
         # seeded apart from the teacher's training answers, so a fresh answer is a new draw

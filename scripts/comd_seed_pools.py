@@ -10,4 +10,5 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     write_jsonl(job.output.tuning_pool, pool)
     write_jsonl(job.output.cache_pool, pool)
     rejects.write(job.output.rejects)
-    job.log.info("seed pools: %d single-turn questions; rejected records %s", len(pool), rejects.counts)
+    job.log.info("seed pools: %d single-turn questions; %d text-only records left out (%s)", len(pool), len(rejects),
+                 job.output.rejects)

@@ -7,7 +7,8 @@ from mmdistill.jobs import snakemake_job
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     settings, seed = job.params["generation"], job.params["seed"]
-    teacher = load_backend(settings["backend"], job.input.teacher, batch_size=settings["batch_size"], seed=seed)
+    teacher = load_backend(settings["backend"], job.input.teacher, batch_size=settings["batch_size"], seed=seed,
+                           chat_template=job.params["chat_template"])
     cache_pool = list(read_jsonl(job.input.cache_pool))
     earlier = {r["id"]: r["answer"] for path in job.input.earlier_answers for r in read_jsonl(path)}
     answers, generated = teacher_answers_for(teacher, cache_pool, earlier, job.params["image_root"],

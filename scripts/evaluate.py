@@ -6,7 +6,7 @@ from mmdistill.evaluation.runner import evaluate
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl
 from mmdistill.jobs import snakemake_job
-from mmdistill.judges import model_judge, reference_judge
+from mmdistill.judges import api_judge_from_settings, model_judge, reference_judge
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     settings = job.params["judge"]
@@ -17,13 +17,18 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         judge = reference_judge(scenes)
     elif settings["name"] == "teacher":
         backend = load_backend(settings["backend"], job.input.judge_model, batch_size=settings["batch_size"],
-                               seed=job.params["seed"])
+                               seed=job.params["seed"], chat_template=job.params["chat_template"])
         judge = model_judge(backend, Path(job.input.data).parent, settings["temperature"], settings["max_new_tokens"],
                             settings["max_retries"])
+    elif settings["name"] == "api":
+        judge = api_judge_from_settings(settings["api"])
     result = evaluate(job.input.checkpoint, job.wildcards["bench"], job.input.data, job.output[0],
                       batch_size=job.params["batch_size"], seed=job.params["seed"],
                       temperature=job.params["temperature"], judge=judge, judge_name=settings["name"],
-                      protocol=job.params["protocol"], scenes=scenes)
+                      protocol=job.params["protocol"], scenes=scenes, chat_template=job.params["chat_template"],
+                      open_ended_max_new_tokens=job.params["open_ended_max_new_tokens"])
+    if result.get("judge_metadata"):
+        job.log.info("judge %s", result["judge_metadata"])
     if result["score"] is None:
         job.log.warning("%s on %s: no item could be judged", job.wildcards["model"], job.wildcards["bench"])
     else:

@@ -15,6 +15,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         seed=job.params["seed"],
         beta=job.params["beta"],
         trainable=job.params["trainable"],
+        chat_template=job.params["chat_template"],
     )
     job.log.info("preference distillation: %d pairs, %d steps, final loss %s", summary["examples"],
                  summary["global_steps"], summary["train_loss"])

@@ -2,11 +2,13 @@
 
 import json
 
+from mmdistill.adapters import rlaif_v_pairs
 from mmdistill.generation import load_backend
 from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 from mmdistill.mod.preference import (
     COMD_ASSESSMENT,
+    RLAIF_V,
     oracle_agreement,
     pairs_from_comd_assessment,
     pairs_from_student_samples,
@@ -14,14 +16,17 @@ from mmdistill.mod.preference import (
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     params, generation = job.params, job.params["generation"]
-    if params["source"] == COMD_ASSESSMENT:
+    if params["source"] == RLAIF_V:
+        pairs, rejects = rlaif_v_pairs(job.input.rlaif_v, job.input.rlaif_v_images, absolute_images=True)
+        prompts = len(pairs) + len(rejects)
+    elif params["source"] == COMD_ASSESSMENT:
         pairs, rejects = pairs_from_comd_assessment(list(read_jsonl(job.input.assessment)),
                                                     list(read_jsonl(job.input.judge_failures)))
         prompts = len(pairs) + len(rejects)
     else:
         def backend(checkpoint):
             return load_backend(generation["backend"], checkpoint, batch_size=generation["batch_size"],
-                                seed=params["seed"])
+                                seed=params["seed"], chat_template=params["chat_template"])
 
         questions = list(read_jsonl(job.input.prompts))[:params["prompts"]]
         pairs, rejects = pairs_from_student_samples(

@@ -16,6 +16,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         top_k=job.params["top_k"],
         aux_loss_coef=job.params["aux_loss_coef"],
         trainable=job.params["trainable"],
+        chat_template=job.params["chat_template"],
     )
     job.log.info("sparse SFT E%dT%d: %d examples, %d steps, final loss %s", job.params["experts"], job.params["top_k"],
                  summary["examples"], summary["global_steps"], summary["train_loss"])

@@ -20,6 +20,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         logits_dir=job.input.get("logits"),
         tokens=job.params["tokens"],
         trainable=job.params["trainable"],
+        chat_template=job.params["chat_template"],
     )
     job.log.info("dense-to-sparse E%dT%d: %d examples, %d steps, final loss %s, parameters %s", job.params["experts"],
                  job.params["top_k"], summary["examples"], summary["global_steps"], summary["train_loss"],

@@ -11,7 +11,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     teacher, processor = load_llava(job.input.teacher)
     # the dataset the student distils on (mmdistill.mod.stages), so rows line up with its distilled tokens
     dataset = DistillationDataset(conversation_records(job.input.data), job.params["image_root"], processor,
-                                  num_image_tokens(teacher.config), tokens=job.params.get("tokens", "response"))
+                                  num_image_tokens(teacher.config), tokens=job.params.get("tokens", "response"),
+                                  chat_template=job.params["chat_template"])
     summary = write_teacher_top_k(teacher, dataset, DistillationCollator(processor.tokenizer.pad_token_id),
                                   job.output.logits, k=job.params["k"], batch_size=job.params["batch_size"],
                                   vocabulary=vocabulary_digest(processor.tokenizer))

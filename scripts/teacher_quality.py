@@ -16,7 +16,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     all_scenes = list(read_jsonl(job.input.scenes))
     scenes = [s for s in all_scenes if s["split"] == "bench_test"][:num_scenes]
     probe_train = [s for s in all_scenes if s["split"] == "instruct"][:job.params["probe_train_scenes"]]
-    backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed)
+    backend = load_backend(generation["backend"], job.input.teacher, batch_size=generation["batch_size"], seed=seed,
+                           chat_template=job.params["chat_template"])
     answers = answer_diagnostics(backend, scenes, image_root, seed, job.params["questions_per_scene"],
                                  generation["max_new_tokens"])
     judge = judge_agreement(backend, make_judge_data(scenes, seed, 1), image_root,

@@ -18,6 +18,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         llm=job.input.get("llm"),
         allow_empty=job.params.get("allow_empty_data", False),
         max_reject_rate=job.params["max_reject_rate"],
+        chat_template=job.params["chat_template"],
     )
     write_json(job.output.summary, summary)
     job.log.info("training summary: %d examples, %d steps, final loss %s, rejected records %s", summary["examples"],

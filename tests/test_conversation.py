@@ -69,3 +69,21 @@ def test_llava_record_parsing_and_errors():
 def test_only_last_turn_may_be_open():
     with pytest.raises(ValueError):
         conversation_pieces(["a ?", "b ?"], [None, "x"])
+
+
+def test_the_toy_template_keeps_the_toy_worlds_ids(tokenizer):
+    """The toy world's training ids, and so its tables, are those of the piece-by-piece encoding it had
+    before chat templates: BOS, each piece's words, the image marker expanded, EOS after each answer."""
+    questions, answers = ["what color is the circle ?", "how many objects are there ?"], ["red .", "2"]
+    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    expected_ids, expected_labels = [tokenizer.bos_token_id], [IGNORE_INDEX]
+    for turn, (question, answer) in enumerate(zip(questions, answers)):
+        prompt = tokenizer.encode(f"user : {question} assistant :", add_special_tokens=False)
+        if turn == 0:
+            prompt = (tokenizer.encode("a chat between a curious user and an assistant that sees the image . user :",
+                                       add_special_tokens=False)
+                      + [image_id] * NUM_IMAGE_TOKENS + prompt[2:])
+        reply = tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
+        expected_ids += prompt + reply
+        expected_labels += [IGNORE_INDEX] * len(prompt) + reply
+    assert encode_conversation(tokenizer, questions, answers, NUM_IMAGE_TOKENS) == (expected_ids, expected_labels)

@@ -1,11 +1,12 @@
-"""The image preflight: every image decoded once before training; bad ones and text-only records to the rejects."""
+"""The image preflight: every image decoded once before training; bad ones to the rejects, text-only records
+pass (they train text-only)."""
 
 import json
 
 import pytest
 from PIL import Image
 
-from mmdistill.images import TEXT_ONLY, preflight
+from mmdistill.images import preflight
 from mmdistill.io import DataError
 
 
@@ -23,17 +24,16 @@ def image_root(tmp_path):
     return tmp_path
 
 
-def test_bad_images_and_text_only_records_go_to_the_rejects_with_file_and_record(image_root):
+def test_bad_images_go_to_the_rejects_with_file_and_record_and_text_only_records_pass(image_root):
     records = [_record(0, "good.png"), _record(1, "truncated.png"), _record(2, "missing.png"), _record(3, None),
                _record(4, "not_an_image.png"), *(_record(i, "good.png") for i in range(5, 20))]
     kept, rejects = preflight(records, image_root, "data.json", max_reject_rate=0.25)
-    assert [r["id"] for r in kept] == ["r0", *(f"r{i}" for i in range(5, 20))]
+    assert [r["id"] for r in kept] == ["r0", "r3", *(f"r{i}" for i in range(5, 20))]
     by_source = {r["source"]: r["reason"] for r in rejects.rejects}
     assert by_source["data.json: record 'r1'"].startswith(f"image unreadable: {image_root / 'truncated.png'}")
     assert by_source["data.json: record 'r2'"] == f"image not found: {image_root / 'missing.png'}"
-    assert by_source["data.json: record 'r3'"] == TEXT_ONLY
-    assert by_source["data.json: record 'r4'"].startswith("image unreadable")
-    with pytest.raises(DataError, match=r"data.json: 4 of 20 records rejected \(20\.0%\), more than `max_reject_rate` "
+    assert by_source["data.json: record 'r4'"].startswith("image unreadable") and len(rejects) == 3
+    with pytest.raises(DataError, match=r"data.json: 3 of 20 records rejected \(15\.0%\), more than `max_reject_rate` "
                                         r"10\.0% .*first: data\.json: record 'r1': image unreadable"):
         preflight(records, image_root, "data.json", max_reject_rate=0.1)
 
@@ -43,7 +43,8 @@ def test_training_reports_its_rejects_and_stops_past_the_limit(tiny_checkpoint, 
 
     root = benchmark_files["mc"].parent
     (root / "images" / "truncated.png").write_bytes((root / "images" / "0.png").read_bytes()[:60])
-    records = [_record(0, "images/truncated.png"), _record(1, None), *(_record(i, "images/0.png") for i in range(2, 8))]
+    records = [_record(0, "images/truncated.png"), _record(1, "images/gone.png"),
+               *(_record(i, "images/0.png") for i in range(2, 8))]
     data = tmp_path / "data.json"
     data.write_text(json.dumps(records))
     arguments = dict(data_path=data, data_format="conversations", image_root=root, trainable=["projector"],
@@ -51,7 +52,7 @@ def test_training_reports_its_rejects_and_stops_past_the_limit(tiny_checkpoint, 
                      init_checkpoint=tiny_checkpoint)
     summary = train_llava_stage(tmp_path / "out", max_reject_rate=0.25, **arguments)
     assert summary["examples"] == 6 and summary["rejects"]["total"] == 2
-    assert summary["rejects"]["by_reason"][TEXT_ONLY] == 1
+    assert summary["rejects"]["by_reason"][f"image not found: {root / 'images/gone.png'}"] == 1
     with pytest.raises(DataError, match=r"data\.json: 2 of 8 records rejected"):  # the default: none may be
         train_llava_stage(tmp_path / "out2", **arguments)
     assert not (tmp_path / "out2").exists()

@@ -1,16 +1,21 @@
-"""The unified multi-turn format of CoMD eq. (2), and label masks built from its pieces.
+"""The unified multi-turn format of CoMD eq. (2) in a model family's chat template, and its label masks.
 
 A conversation (V, C) with C = [(Q_1, A_1), ..., (Q_M, A_M)] is laid out as
 
     P  USER: V Q_1  ASSISTANT: A_1 <STOP>  USER: Q_2  ASSISTANT: A_2 <STOP> ...
 
 with the image V placed with the first question ([P, V, Q_1], the first option of
-eq. 2). Only answer tokens and their <STOP> (the tokenizer's EOS) are supervised,
-following eq. (3).
+eq. 2), and left out for a text-only record. Only answer tokens and their <STOP> are
+supervised, following eq. (3). `TEMPLATES` holds the concrete layouts
+(`models.chat_template`): the toy world's word-level one, LLaVA-1.5's Vicuna v1
+(`USER: <image>\\n... ASSISTANT:`, CoMD) and Qwen's ChatML (LLaVA-MoD).
 
-Labels are built from the token ids of each piece, tokenized separately and
-concatenated, so the mask cannot drift from the text (the LLaVA code base's known
-failure is a re-tokenization mismatch that silently masks a whole sample).
+Ids come from tokenizing the whole text once, as a processor tokenizes a prompt at
+inference; labels come from the template's pieces through the tokenizer's character
+offsets. A token that crosses a piece boundary, or a prompt whose own tokenization is
+not a prefix of the conversation's ids, raises instead of shifting the mask (the LLaVA
+code base's known failure is a re-tokenization mismatch that silently masks a whole
+sample). So the ids a model is trained on are the ids it is prompted with.
 """
 
 from __future__ import annotations
@@ -25,6 +30,69 @@ ASSISTANT_TAG = "assistant :"
 
 
 @dataclass(frozen=True)
+class ChatTemplate:
+    """One model family's turn layout. A turn is
+
+        user + [image + image_separator, first turn with an image] + question + assistant   (the prompt)
+        answer_prefix + answer + stop                                                    (supervised)
+        turn_end                                                                         (not supervised)
+
+    after `system` once. `stop` None means the tokenizer's EOS token.
+    """
+
+    name: str
+    system: str
+    user: str
+    image_separator: str
+    assistant: str
+    answer_prefix: str
+    stop: str | None
+    turn_end: str
+
+    def stop_text(self, tokenizer) -> str:
+        if self.stop is not None:
+            return self.stop
+        if tokenizer.eos_token is None:
+            raise ValueError(f"chat template {self.name!r} ends answers with the tokenizer's EOS, "
+                             "but the tokenizer has none")
+        return tokenizer.eos_token
+
+    def stop_token_id(self, tokenizer) -> int:
+        """The id generation stops at (and the last supervised token of every answer)."""
+        stop = self.stop_text(tokenizer)
+        token_id = tokenizer.convert_tokens_to_ids(stop)
+        if token_id is None or token_id == tokenizer.unk_token_id:
+            raise ValueError(f"chat template {self.name!r}: the tokenizer has no token {stop!r}")
+        return token_id
+
+
+TEMPLATES = {
+    # The toy world's word-level frame; spacing is irrelevant to its word-level tokenizer.
+    "toy": ChatTemplate("toy", system=SYSTEM_PROMPT, user=f" {USER_TAG} ", image_separator=" ",
+                        assistant=f" {ASSISTANT_TAG}", answer_prefix=" ", stop=None, turn_end=""),
+    # LLaVA-1.5's conv_vicuna_v1 (sep " ", sep2 "</s>"), what llava-1.5-*-hf and Vicuna-7B-v1.1 read.
+    "vicuna_v1": ChatTemplate(
+        "vicuna_v1",
+        system="A chat between a curious human and an artificial intelligence assistant. "
+               "The assistant gives helpful, detailed, and polite answers to the human's questions. ",
+        user="USER: ", image_separator="\n", assistant=" ASSISTANT:", answer_prefix=" ", stop=None, turn_end=""),
+    # Qwen's ChatML, LLaVA-MoD's student format (the stop is <|im_end|>, not Qwen's <|endoftext|> EOS).
+    "chatml": ChatTemplate(
+        "chatml",
+        system="<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n",
+        user="<|im_start|>user\n", image_separator="\n", assistant="<|im_end|>\n<|im_start|>assistant\n",
+        answer_prefix="", stop="<|im_end|>", turn_end="\n"),
+}
+DEFAULT_TEMPLATE = "toy"
+
+
+def get_template(name: str) -> ChatTemplate:
+    if name not in TEMPLATES:
+        raise ValueError(f"unknown chat template {name!r}; choose from {sorted(TEMPLATES)}")
+    return TEMPLATES[name]
+
+
+@dataclass(frozen=True)
 class Piece:
     text: str
     supervised: bool
@@ -35,19 +103,27 @@ def strip_image_placeholder(text: str) -> str:
     return text.replace(IMAGE_PLACEHOLDER, " ").strip()
 
 
-def conversation_pieces(questions: list[str], answers: list[str | None]) -> list[Piece]:
-    """Eq. (2) as text pieces. A trailing `None` answer leaves an open assistant turn (a prompt)."""
+def conversation_pieces(questions: list[str], answers: list[str | None], template: ChatTemplate | None = None,
+                        stop: str = "", image: bool = True) -> list[Piece]:
+    """Eq. (2) as text pieces. A trailing `None` answer leaves an open assistant turn (a prompt).
+
+    `stop` is the text that ends each answer (`ChatTemplate.stop_text`); `image` False lays
+    out a text-only conversation.
+    """
+    template = template or TEMPLATES[DEFAULT_TEMPLATE]
     if len(questions) != len(answers) or not questions:
         raise ValueError("a conversation needs as many answers as questions, and at least one turn")
-    pieces = [Piece(SYSTEM_PROMPT, False)]
+    pieces = [Piece(template.system, False)]
     for turn, (question, answer) in enumerate(zip(questions, answers)):
-        image = f" {IMAGE_PLACEHOLDER}" if turn == 0 else ""
-        pieces.append(Piece(f" {USER_TAG}{image} {question} {ASSISTANT_TAG}", False))
+        visual = IMAGE_PLACEHOLDER + template.image_separator if turn == 0 and image else ""
+        pieces.append(Piece(f"{template.user}{visual}{question}{template.assistant}", False))
         if answer is None:
             if turn != len(questions) - 1:
                 raise ValueError("only the last turn may be left without an answer")
             break
-        pieces.append(Piece(f" {answer}", True))
+        pieces.append(Piece(f"{template.answer_prefix}{answer}{stop}", True))
+        if template.turn_end:
+            pieces.append(Piece(template.turn_end, False))
     return pieces
 
 
@@ -66,40 +142,63 @@ def from_llava_record(record: dict) -> tuple[list[str], list[str]]:
     return questions, answers
 
 
-def encode_pieces(tokenizer, pieces: list[Piece], num_image_tokens: int) -> tuple[list[int], list[int]]:
-    """Token ids and labels: each piece tokenized on its own, the image marker expanded.
+def _expand_images(text: str, num_image_tokens: int) -> str:
+    """The text a LLaVA processor tokenizes: each `<image>` repeated once per image token."""
+    return text.replace(IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER * num_image_tokens)
 
-    Supervised pieces are followed by the EOS token (<STOP>), which is supervised too.
+
+def encode_pieces(tokenizer, pieces: list[Piece], num_image_tokens: int) -> tuple[list[int], list[int]]:
+    """Token ids of the joined text, and labels: the ids of tokens inside supervised pieces.
+
+    Every `<image>` is expanded to `num_image_tokens` markers first, as the processor does.
+    Raises `ValueError` when a token crosses a piece boundary or when the text before a
+    supervised piece (a prompt) tokenizes on its own to anything but the ids' prefix.
     """
-    image_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
-    input_ids: list[int] = [tokenizer.bos_token_id]
-    labels: list[int] = [IGNORE_INDEX]
-    for piece in pieces:
-        ids: list[int] = []
-        for part_index, part in enumerate(piece.text.split(IMAGE_PLACEHOLDER)):
-            if part_index:
-                ids.extend([image_id] * num_image_tokens)
-            if part.strip():
-                ids.extend(tokenizer.encode(part, add_special_tokens=False))
+    texts = [_expand_images(piece.text, num_image_tokens) for piece in pieces]
+    text = "".join(texts)
+    owner: list[int] = []  # the piece of each character
+    for index, piece_text in enumerate(texts):
+        owner.extend([index] * len(piece_text))
+    # the conversation and each prompt before an answer, in one (parallel) batch call
+    answer_starts, start = [], 0
+    for piece_text, piece in zip(texts, pieces):
         if piece.supervised:
-            ids.append(tokenizer.eos_token_id)
-            labels.extend(ids)
-        else:
-            labels.extend([IGNORE_INDEX] * len(ids))
-        input_ids.extend(ids)
+            answer_starts.append((start, piece_text))
+        start += len(piece_text)
+    encoded = tokenizer([text] + [text[:start] for start, _ in answer_starts], add_special_tokens=True,
+                        return_offsets_mapping=True)
+    input_ids, offsets = list(encoded["input_ids"][0]), [tuple(span) for span in encoded["offset_mapping"][0]]
+    labels = []
+    for token, (start, end) in zip(input_ids, offsets):
+        if end <= start:  # special tokens added by the tokenizer (BOS) cover no text
+            labels.append(IGNORE_INDEX)
+            continue
+        first, last = owner[start], owner[end - 1]
+        if first != last and pieces[first].supervised != pieces[last].supervised:
+            raise ValueError(f"token {tokenizer.convert_ids_to_tokens(token)!r} crosses the boundary between "
+                             f"{texts[first]!r} and {texts[last]!r}: the chat template does not fit this tokenizer")
+        labels.append(token if pieces[first].supervised else IGNORE_INDEX)
+    for (_, piece_text), prompt_ids in zip(answer_starts, encoded["input_ids"][1:]):
+        if input_ids[:len(prompt_ids)] != list(prompt_ids):
+            raise ValueError(f"the prompt before answer {piece_text!r} tokenizes differently on its own than "
+                             "inside the conversation: the chat template does not fit this tokenizer")
     return input_ids, labels
 
 
-def encode_conversation(tokenizer, questions, answers, num_image_tokens: int) -> tuple[list[int], list[int]]:
-    return encode_pieces(tokenizer, conversation_pieces(list(questions), list(answers)), num_image_tokens)
+def encode_conversation(tokenizer, questions, answers, num_image_tokens: int, template: ChatTemplate | None = None,
+                        image: bool = True) -> tuple[list[int], list[int]]:
+    template = template or TEMPLATES[DEFAULT_TEMPLATE]
+    pieces = conversation_pieces(list(questions), list(answers), template, template.stop_text(tokenizer), image)
+    return encode_pieces(tokenizer, pieces, num_image_tokens)
 
 
-def encode_prompt(tokenizer, question: str, num_image_tokens: int) -> list[int]:
-    """Ids of a one-turn generation prompt ending with the assistant tag."""
-    input_ids, _ = encode_pieces(tokenizer, conversation_pieces([question], [None]), num_image_tokens)
-    return input_ids
+def prompt_text(question: str, template: ChatTemplate | None = None, image: bool = True) -> str:
+    """A one-turn generation prompt as text with one `<image>` marker, for processors that expand it."""
+    return "".join(piece.text for piece in conversation_pieces([question], [None], template, image=image))
 
 
-def prompt_text(question: str) -> str:
-    """The same prompt as text with one `<image>` marker, for processors that expand it."""
-    return "".join(piece.text for piece in conversation_pieces([question], [None])).strip()
+def encode_prompt(tokenizer, question: str, num_image_tokens: int, template: ChatTemplate | None = None,
+                  image: bool = True) -> list[int]:
+    """Ids of a one-turn generation prompt ending with the assistant tag, tokenized as a processor does."""
+    text = _expand_images(prompt_text(question, template, image), num_image_tokens)
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])

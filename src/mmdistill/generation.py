@@ -1,7 +1,7 @@
 """Answer generation behind one interface, so pipeline steps do not care which engine runs.
 
-A `GenerationRequest` is one image plus the human turn of a one-turn conversation;
-backends wrap it in the prompt format of `mmdistill.conversation` and return the
+A `GenerationRequest` is one image (or none, text-only) plus the human turn of a one-turn
+conversation; backends wrap it in a chat template of `mmdistill.conversation` and return the
 assistant's reply. `HFGenerationBackend` runs batched `transformers` generation;
 `load_backend` picks a backend by name.
 """
@@ -19,20 +19,20 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from mmdistill.conversation import prompt_text
+from mmdistill.conversation import DEFAULT_TEMPLATE, get_template, prompt_text
 
 BACKEND_KINDS = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt: an image (a path, or an already loaded PIL image) and the human turn.
+    """One prompt: an image (a path, an already loaded PIL image, or None for a text-only prompt) and the human turn.
 
     `question` is the text of the human turn without the `<image>` marker.
     Temperature 0 means greedy decoding.
     """
 
-    image: str | Path | Image.Image
+    image: str | Path | Image.Image | None
     question: str
     temperature: float = 0.0
     max_new_tokens: int = 48
@@ -62,7 +62,7 @@ def _batch_seed(seed: int, call_index: int, batch_index: int) -> int:
     return int(np.random.SeedSequence([seed, call_index, batch_index]).generate_state(1)[0])
 
 
-def _load_image(request: GenerationRequest) -> Image.Image:
+def _load_image(request: GenerationRequest) -> Image.Image:  # for requests with an image
     if isinstance(request.image, Image.Image):
         return request.image.convert("RGB")
     path = Path(request.image)
@@ -79,17 +79,21 @@ class HFGenerationBackend(GenerationBackend):
     sorted by prompt length so a batch holds prompts of similar length; replies come
     back in input order. Sampling (temperature > 0) is pure temperature sampling
     (no top-k/top-p) and each batch is seeded from `seed` and its position, so a
-    rerun with the same requests and batch size gives the same text.
+    rerun with the same requests and batch size gives the same text. Prompts are in the
+    `chat_template` format; generation stops at the template's stop token.
     """
 
     def __init__(self, model, processor, batch_size: int = 32, seed: int = 0,
-                 device: str | torch.device | None = None, progress: bool = True) -> None:
+                 device: str | torch.device | None = None, progress: bool = True,
+                 chat_template: str = DEFAULT_TEMPLATE) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.template = get_template(chat_template)
+        self.stop_token_id = self.template.stop_token_id(self.tokenizer)
         if self.tokenizer.padding_side != "left":
             raise ValueError("batched generation needs a tokenizer with padding_side='left' "
                              "(mmdistill.models.llava.load_llava sets it)")
@@ -122,10 +126,12 @@ class HFGenerationBackend(GenerationBackend):
         return batches
 
     def encode(self, batch: Sequence[GenerationRequest]):
-        """Left-padded model inputs for a batch: the `mmdistill.conversation` prompt, image expanded."""
+        """Left-padded model inputs for a batch: the chat template's prompt, images expanded (text-only
+        requests have none)."""
+        images = [_load_image(request) for request in batch if request.image is not None]
         return self.processor(
-            images=[_load_image(request) for request in batch],
-            text=[prompt_text(request.question) for request in batch],
+            images=images or None,
+            text=[prompt_text(request.question, self.template, image=request.image is not None) for request in batch],
             padding=True,
             return_tensors="pt",
         ).to(self.device, self.model.dtype)
@@ -138,7 +144,7 @@ class HFGenerationBackend(GenerationBackend):
             "max_new_tokens": max_new_tokens,
             "use_cache": True,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self.tokenizer.eos_token_id,
+            "eos_token_id": self.stop_token_id,
         }
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
@@ -153,13 +159,14 @@ class HFGenerationBackend(GenerationBackend):
 
 
 def load_backend(kind: str, checkpoint: str | Path, batch_size: int = 32, seed: int = 0,
-                 device: str | torch.device | None = None) -> GenerationBackend:
-    """A backend of the given kind over a saved LLaVA checkpoint."""
+                 device: str | torch.device | None = None, chat_template: str = DEFAULT_TEMPLATE) -> GenerationBackend:
+    """A backend of the given kind over a saved LLaVA checkpoint, prompting in `chat_template`."""
     if kind == "hf":
         from mmdistill.models.llava import load_llava
 
         model, processor = load_llava(checkpoint)
-        return HFGenerationBackend(model, processor, batch_size=batch_size, seed=seed, device=device)
+        return HFGenerationBackend(model, processor, batch_size=batch_size, seed=seed, device=device,
+                                   chat_template=chat_template)
     if kind == "vllm":
         raise NotImplementedError("the 'vllm' generation backend is not built yet (a later issue adds it); "
                                   "use backend 'hf'")

@@ -3,9 +3,8 @@
 A missing or corrupt image used to surface mid-training (`OSError: image file is
 truncated`, naming neither file nor record). The preflight decodes each distinct image
 completely; a training record whose image fails goes to the rejects with the reason and
-the file, as does a text-only record (no `image`: CoMD and LLaVA-MoD train on
-image-grounded conversations; text-only records of LLaVA mixes are rejected, not
-trained text-only), under a reject-rate limit.
+the file, under a reject-rate limit. A text-only record (no `image`, as LLaVA mixes and
+ScienceQA have) passes: it trains text-only (`mmdistill.training.ConversationDataset`).
 """
 
 from __future__ import annotations
@@ -15,9 +14,6 @@ from pathlib import Path
 from PIL import Image
 
 from mmdistill.io import RejectLog, check_reject_rate
-
-TEXT_ONLY = "text-only record (no image): training here is image-grounded"
-
 
 def decode_problem(path: str | Path) -> str | None:
     """None when the image decodes to the end, else why not (the path included)."""
@@ -34,7 +30,8 @@ def decode_problem(path: str | Path) -> str | None:
 
 def preflight(records: list[dict], image_root: str | Path, source: str | Path,
               max_reject_rate: float) -> tuple[list[dict], RejectLog]:
-    """The records whose image decodes, in order, and the rest as rejects (`source: record <id>` and the reason).
+    """The records whose image decodes (and the text-only ones), in order, and the rest as rejects
+    (`source: record <id>` and the reason).
 
     More than `max_reject_rate` of the records rejected is a `DataError` naming `source`.
     """
@@ -43,8 +40,8 @@ def preflight(records: list[dict], image_root: str | Path, source: str | Path,
     for index, record in enumerate(records):
         where = f"{source}: record {record.get('id', index)!r}"
         image = record.get("image")
-        if not image:
-            rejects.add(TEXT_ONLY, record, where)
+        if image is None:  # text-only
+            kept.append(record)
             continue
         if image not in problems:
             problems[image] = decode_problem(Path(image_root) / image)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmdistill.conversation import IMAGE_PLACEHOLDER
+from mmdistill.conversation import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
 from mmdistill.io import read_json, read_jsonl
 from mmdistill.models.llava import assemble_llava, load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.roles import caption_prompt
@@ -106,16 +106,16 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
 
 def train_llava_stage(output_dir, data_path, data_format, image_root, trainable, train_config, seed,
                       init_checkpoint=None, vision_tower=None, llm=None, allow_empty=False,
-                      max_reject_rate=0.0) -> dict[str, Any]:
+                      chat_template=DEFAULT_TEMPLATE, max_reject_rate=0.0) -> dict[str, Any]:
     """One LLaVA training stage: projector alignment, instruction tuning or fine-tuning.
 
     The model is loaded from `init_checkpoint`, or assembled from `vision_tower` and
     `llm` with a fresh projector. `data_format` is `captions` (JSONL of caption pairs)
     or `conversations` (LLaVA-format JSON/JSONL). With `allow_empty`, empty data saves
     the initial model unchanged (a CoMD iteration whose augmentor produced nothing
-    valid); otherwise empty data is an error. Records whose image is missing or corrupt,
-    and text-only records, go to the summary's `rejects` (the image preflight), up to
-    `max_reject_rate` of the data.
+    valid); otherwise empty data is an error. `chat_template` names the prompt format
+    (`mmdistill.conversation.TEMPLATES`). Records whose image is missing or corrupt go
+    to the summary's `rejects` (the image preflight), up to `max_reject_rate` of the data.
     """
     seed_everything(seed)
     if init_checkpoint is not None:
@@ -138,8 +138,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
                 "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
-                                  max_length=model.config.text_config.max_position_embeddings, source=data_path,
-                                  max_reject_rate=max_reject_rate)
+                                  max_length=model.config.text_config.max_position_embeddings,
+                                  chat_template=chat_template, source=data_path, max_reject_rate=max_reject_rate)
     summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
                     settings_from_config(train_config, seed))
     save_llava(model, processor, output_dir)

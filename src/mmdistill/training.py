@@ -22,7 +22,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from mmdistill import checkpoints
 from mmdistill.seeding import seed_everything
-from mmdistill.conversation import IGNORE_INDEX, encode_conversation, from_llava_record
+from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation, from_llava_record, get_template
 from mmdistill.images import preflight
 
 
@@ -198,35 +198,49 @@ def pad_batch(sequences: list[list[int]], pad_value: int, side: str = "right") -
 
 
 class ConversationDataset(Dataset):
-    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format.
+    """LLaVA-format records as (input_ids, labels, pixel_values) in the eq. (2) format of a chat template.
 
+    A record without an `image` (or with `image: null`) is text-only: its conversation has
+    no image tokens and its item no `pixel_values` (LLaVA-80K and ScienceQA mix both kinds).
     The image preflight (`mmdistill.images.preflight`) runs first: records whose image is
-    missing or corrupt, and text-only records, go to `self.rejects`; more than
-    `max_reject_rate` of them (default 0: any) is a `DataError` naming `source`, the
-    record and the file.
+    missing or corrupt go to `self.rejects`; more than `max_reject_rate` of them (default
+    0: any) is a `DataError` naming `source`, the record and the file.
     """
 
     def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
-                 max_length: int | None = None, source: str | Path = "training data",
-                 max_reject_rate: float = 0.0) -> None:
+                 max_length: int | None = None, chat_template: str = DEFAULT_TEMPLATE,
+                 source: str | Path = "training data", max_reject_rate: float = 0.0) -> None:
         self.examples = []
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
+        template = get_template(chat_template)
         records, self.rejects = preflight(records, image_root, source, max_reject_rate)
         for record in records:
             questions, answers = from_llava_record(record)
-            input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens)
+            image = record.get("image")
+            input_ids, labels = encode_conversation(processor.tokenizer, questions, answers, num_image_tokens,
+                                                    template, image=image is not None)
             if max_length and len(input_ids) > max_length:
                 raise ValueError(f"record {record.get('id')!r} has {len(input_ids)} tokens > max_length {max_length}")
-            self.examples.append((record["image"], input_ids, labels))
+            self.examples.append((image, input_ids, labels))
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, input_ids, labels = self.examples[index]
-        pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
-        return {"input_ids": input_ids, "labels": labels, "pixel_values": pixels["pixel_values"][0]}
+        item = {"input_ids": input_ids, "labels": labels}
+        if image is not None:
+            pixels = self.image_processor(Image.open(self.image_root / image).convert("RGB"), return_tensors="pt")
+            item["pixel_values"] = pixels["pixel_values"][0]
+        return item
+
+
+def stack_images(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """`pixel_values` of the batch's items that have an image, in batch order (LLaVA fills image
+    tokens in that order); nothing for an all-text batch."""
+    pixels = [b["pixel_values"] for b in batch if "pixel_values" in b]
+    return {"pixel_values": torch.stack(pixels)} if pixels else {}
 
 
 class ConversationCollator:
@@ -239,7 +253,7 @@ class ConversationCollator:
             "input_ids": input_ids,
             "attention_mask": pad_batch([[1] * len(b["input_ids"]) for b in batch], 0),
             "labels": pad_batch([b["labels"] for b in batch], IGNORE_INDEX),
-            "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+            **stack_images(batch),
         }
 
 

@@ -107,19 +107,16 @@ def seed_pool(llava_records: Iterable[dict], rejects: RejectLog | None = None, s
     do; its length must equal the number of turns), else `task_type_of(question)`,
     which is None for questions outside the toy language. The same list
     initialises both the tuning pool and the cache pool (§3.3). Duplicate ids are
-    an error.
-
-    A text-only record (no `image`, common in LLaVA mixes) cannot be assessed or
-    augmented about an image: it goes to `rejects` with reason TEXT_ONLY (without a
-    RejectLog it is an error naming the record). An empty pool is an error: every
+    an error. The pools hold image instructions (V, X): a text-only record of a mixed
+    seed set (LLaVA-665K) is left out (`text_only_records` counts them), and goes to
+    `rejects` with reason TEXT_ONLY when one is given. An empty pool is an error: every
     iteration would train on nothing and copy the stage-1 student.
     """
     pool = []
-    for index, record in enumerate(llava_records):
-        if not record.get("image"):
-            if rejects is None:
-                raise DataError(f"{source}: record {record.get('id', index)!r}: {TEXT_ONLY}")
-            rejects.add(TEXT_ONLY, record, source)
+    for record in llava_records:
+        if record.get("image") is None:
+            if rejects is not None:
+                rejects.add(TEXT_ONLY, record, source)
             continue
         questions, _answers = from_llava_record(record)
         tasks = record.get("tasks")
@@ -132,10 +129,15 @@ def seed_pool(llava_records: Iterable[dict], rejects: RejectLog | None = None, s
                                            parent=None, iteration=0))
     if not pool:
         raise DataError(f"{source}: no questions about an image (empty seed set"
-                        + (f", {len(rejects)} text-only records rejected)" if rejects else ")")
+                        + (f", {len(rejects)} text-only records left out)" if rejects else ")")
                         + "; every CoMD iteration would copy the stage-1 student")
     _check_unique_ids(pool, "seed pool")
     return pool
+
+
+def text_only_records(llava_records: Iterable[dict]) -> int:
+    """How many records have no image, which `seed_pool` leaves out."""
+    return sum(record.get("image") is None for record in llava_records)
 
 
 def replace_tuning_pool(new_instructions: Sequence[dict]) -> list[dict]:

@@ -32,9 +32,14 @@ def target_text(kind: str, item: dict) -> str:
 
 
 def finetune_records(benchmark: str, data_file: str | Path) -> list[dict]:
-    """The checked items of `data_file` (see `runner.load_items`) as one-turn conversations."""
+    """The checked items of `data_file` (see `runner.load_items`) as one-turn conversations; a text-only
+    item (no `image`, as many ScienceQA questions) gives a text-only conversation."""
     kind = benchmark_spec(benchmark).kind
-    return [{"id": item["id"], "image": item["image"],
-             "conversations": [{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{doc_to_text(item)}"},
-                               {"from": "gpt", "value": target_text(kind, item)}]}
-            for item in load_items(benchmark, data_file)]
+    records = []
+    for item in load_items(benchmark, data_file):
+        image = item.get("image")
+        marker = "" if image is None else f"{IMAGE_PLACEHOLDER}\n"
+        records.append({"id": item["id"], **({} if image is None else {"image": image}),
+                        "conversations": [{"from": "human", "value": f"{marker}{doc_to_text(item)}"},
+                                          {"from": "gpt", "value": target_text(kind, item)}]})
+    return records

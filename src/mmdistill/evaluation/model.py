@@ -22,7 +22,7 @@ from lmms_eval.models.registry_v2 import ModelManifest
 from PIL import Image
 from tqdm import tqdm
 
-from mmdistill.conversation import IGNORE_INDEX, encode_conversation
+from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation
 from mmdistill.generation import GenerationRequest, HFGenerationBackend, load_backend
 from mmdistill.models.llava import num_image_tokens
 
@@ -41,9 +41,10 @@ def register() -> None:
 
 @torch.inference_mode()
 def answer_loglikelihoods(backend: HFGenerationBackend,
-                          requests: Sequence[tuple[Image.Image, str, str]]) -> list[tuple[float, bool]]:
+                          requests: Sequence[tuple[Image.Image | None, str, str]]) -> list[tuple[float, bool]]:
     """For each (image, question, answer): the summed log-probability of the answer's tokens
-    and its EOS given the prompt, and whether greedy decoding would emit exactly them.
+    and its stop token given the prompt, and whether greedy decoding would emit exactly them.
+    A None image is a text-only item.
 
     The ids are the training ids: `encode_conversation` of the one-turn conversation, whose
     prompt is the generation prompt and whose supervised tail is the scored continuation.
@@ -51,8 +52,9 @@ def answer_loglikelihoods(backend: HFGenerationBackend,
     """
     model, tokenizer = backend.model, backend.tokenizer
     encoded = []
-    for _, question, answer in requests:
-        input_ids, labels = encode_conversation(tokenizer, [question], [answer], num_image_tokens(model.config))
+    for image, question, answer in requests:
+        input_ids, labels = encode_conversation(tokenizer, [question], [answer], num_image_tokens(model.config),
+                                                backend.template, image=image is not None)
         encoded.append((input_ids, sum(label != IGNORE_INDEX for label in labels)))
     order = sorted(range(len(requests)), key=lambda index: -len(encoded[index][0]))
     results: list[tuple[float, bool] | None] = [None] * len(requests)
@@ -60,10 +62,12 @@ def answer_loglikelihoods(backend: HFGenerationBackend,
                       disable=not backend.progress):
         batch = order[start:start + backend.batch_size]
         inputs = tokenizer.pad({"input_ids": [encoded[i][0] for i in batch]}, return_tensors="pt").to(backend.device)
-        pixels = backend.processor.image_processor([requests[i][0] for i in batch], return_tensors="pt")
+        images = [requests[i][0] for i in batch if requests[i][0] is not None]
+        if images:
+            pixels = backend.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+            inputs["pixel_values"] = pixels.to(backend.device, model.dtype)
         longest = max(encoded[i][1] for i in batch)
         logits = model(**inputs, position_ids=(inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0),
-                       pixel_values=pixels["pixel_values"].to(backend.device, model.dtype),
                        logits_to_keep=longest + 1).logits
         # logits at position t predict token t + 1: the last `longest` tokens from the positions before them
         log_probs = logits[:, :-1].float().log_softmax(-1)
@@ -81,11 +85,19 @@ def _truncate_at_stops(text: str, stops: list[str]) -> str:
     return text[:cut].strip()
 
 
+def _single_image(visuals: list, task: str, doc_id) -> Image.Image | None:
+    """A document's one image, or None for a text-only document (no visuals)."""
+    if len(visuals) > 1:
+        raise ValueError(f"task {task!r}, doc {doc_id}: expected one image or none, got {len(visuals)}")
+    return visuals[0] if visuals else None
+
+
 class MMDistillLlava(lmms):
     """lmms-eval model over `mmdistill.generation`: `generate_until` and `loglikelihood`.
 
-    Requests carry the task's text (`doc_to_text`) as the human turn and one image
-    (`doc_to_visual`); prompts are those of `mmdistill.conversation`. `loglikelihood`
+    Requests carry the task's text (`doc_to_text`) as the human turn and one image, or
+    none for a text-only item (`doc_to_visual`); prompts are in `chat_template`
+    (`mmdistill.conversation.TEMPLATES`). `loglikelihood`
     returns true log-probabilities (higher is likelier; see `answer_loglikelihoods`), so
     tasks must pick the argmax in their own `process_results`, not lmms-eval's built-in
     `acc` (which takes the argmin, made for models that return a loss).
@@ -94,9 +106,10 @@ class MMDistillLlava(lmms):
     is_simple = True
 
     def __init__(self, pretrained: str, batch_size: int | str = 1, seed: int = 0,
-                 device: str | None = None, backend: str = "hf") -> None:
+                 device: str | None = None, backend: str = "hf", chat_template: str = DEFAULT_TEMPLATE) -> None:
         super().__init__()
-        self.backend = load_backend(backend, pretrained, batch_size=int(batch_size), seed=int(seed), device=device)
+        self.backend = load_backend(backend, pretrained, batch_size=int(batch_size), seed=int(seed), device=device,
+                                    chat_template=chat_template)
         self.pretrained = pretrained
 
     def generate_until(self, requests: list[Instance]) -> list[str]:
@@ -108,10 +121,8 @@ class MMDistillLlava(lmms):
                 raise ValueError(f"task {task!r}: generation_kwargs {sorted(unsupported)} are not supported by "
                                  f"{MODEL_ID} (supported: {sorted(SUPPORTED_GENERATION_KWARGS)})")
             visuals = doc_to_visual(self.task_dict[task][split][doc_id])
-            if len(visuals) != 1:
-                raise ValueError(f"task {task!r}, doc {doc_id}: expected one image, got {len(visuals)}")
             generation_requests.append(GenerationRequest(
-                image=visuals[0],
+                image=_single_image(visuals, task, doc_id),
                 question=context,
                 temperature=float(gen_kwargs.get("temperature", 0.0)),
                 max_new_tokens=int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
@@ -129,11 +140,9 @@ class MMDistillLlava(lmms):
             doc = self.task_dict[task][split][doc_id]
             if callable(continuation):  # output_type `loglikelihood` passes doc_to_target itself
                 continuation = continuation(doc)
-            visuals = doc_to_visual(doc)
-            if len(visuals) != 1:
-                raise ValueError(f"task {task!r}, doc {doc_id}: expected one image, got {len(visuals)}")
+            image = _single_image(doc_to_visual(doc), task, doc_id)
             # `multiple_choice` prefixes the option with target_delimiter; training answers are stripped
-            scoring_requests.append((visuals[0], context, str(continuation).strip()))
+            scoring_requests.append((image, context, str(continuation).strip()))
         return answer_loglikelihoods(self.backend, scoring_requests)
 
     def generate_until_multi_round(self, requests):

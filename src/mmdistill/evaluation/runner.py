@@ -39,6 +39,7 @@ from mmdistill.evaluation.scoring import (
     score_open_ended,
     yes_no_statistics,
 )
+from mmdistill.conversation import DEFAULT_TEMPLATE
 from mmdistill.images import decode_problem
 from mmdistill.io import DataError, read_jsonl, write_json
 
@@ -72,10 +73,11 @@ def benchmark_spec(benchmark: str) -> BenchmarkSpec:
 
 
 def load_items(benchmark: str, data_file: str | Path) -> list[dict]:
-    """Read and check a benchmark JSONL; errors name the file, the item number and the key."""
+    """Read and check a benchmark JSONL; errors name the file, the item number and the key.
+    An item without `image` (or with `image: null`) is text-only, as many ScienceQA questions are."""
     spec = benchmark_spec(benchmark)
     data_file = Path(data_file)
-    required = ("id", "image", "question", "answer", *spec.axes)
+    required = ("id", "question", "answer", *spec.axes)
     items = []
     decoded: set[str] = set()  # each image is decoded once (the preflight); a test item is never dropped
     for line, item in enumerate(read_jsonl(data_file), start=1):
@@ -83,11 +85,12 @@ def load_items(benchmark: str, data_file: str | Path) -> list[dict]:
         for key in required:
             if key not in item:
                 raise DataError(f"{where}: missing key {key!r}")
-        if item["image"] not in decoded:
-            problem = decode_problem(data_file.parent / item["image"])
+        image = item.get("image")  # None: a text-only item (ScienceQA has them)
+        if image is not None and image not in decoded:
+            problem = decode_problem(data_file.parent / image)
             if problem is not None:
                 raise DataError(f"{where} (id {item['id']!r}): {problem}")
-            decoded.add(item["image"])
+            decoded.add(image)
         answer = str(item["answer"]).strip().lower()
         if spec.kind == "multiple_choice":
             options = item.get("options")
@@ -130,9 +133,11 @@ def write_task_yaml(benchmark: str, data_file: str | Path, task_dir: str | Path,
 
 
 def run_lmms_eval(checkpoint: str | Path, task_dir: Path, task: str, batch_size: int, seed: int,
-                  temperature: float | None, limit: int | None, device: str | None) -> dict[str, Any]:
+                  temperature: float | None, limit: int | None, device: str | None,
+                  chat_template: str = DEFAULT_TEMPLATE, max_new_tokens: int | None = None) -> dict[str, Any]:
     """Run lmms-eval offline on one task of `task_dir`; returns its results dict (with samples).
-    `temperature` None leaves the task's generation settings alone (likelihood tasks have none)."""
+    `temperature` None leaves the task's generation settings alone (likelihood tasks have none);
+    `max_new_tokens` None keeps the task template's answer length."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from lmms_eval.evaluator import simple_evaluate
@@ -142,14 +147,17 @@ def run_lmms_eval(checkpoint: str | Path, task_dir: Path, task: str, batch_size:
     from mmdistill.evaluation.model import MODEL_ID, register
 
     register()
-    model = get_model(MODEL_ID)(pretrained=str(checkpoint), batch_size=batch_size, seed=seed, device=device)
+    model = get_model(MODEL_ID)(pretrained=str(checkpoint), batch_size=batch_size, seed=seed, device=device,
+                                chat_template=chat_template)
+    gen_kwargs = [] if temperature is None else [f"temperature={temperature}"]
+    gen_kwargs += [] if max_new_tokens is None else [f"max_new_tokens={max_new_tokens}"]
     results = simple_evaluate(
         model=model,
         tasks=[task],
         task_manager=TaskManager("WARNING", include_path=str(task_dir), include_defaults=False),
         limit=limit,
         log_samples=True,
-        gen_kwargs=None if temperature is None else f"temperature={temperature}",
+        gen_kwargs=",".join(gen_kwargs) or None,
         bootstrap_iters=0,
         random_seed=seed,
         numpy_random_seed=seed,
@@ -244,15 +252,19 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
              batch_size: int = 32, seed: int = 0, temperature: float = 0.0, limit: int | None = None,
              judge: Judge | None = None, judge_name: str | None = None, device: str | None = None,
              task_dir: str | Path | None = None, scenes: Sequence[dict] | None = None,
-             protocol: str = "generation") -> dict[str, Any]:
+             protocol: str = "generation", chat_template: str = DEFAULT_TEMPLATE,
+             open_ended_max_new_tokens: int | None = None) -> dict[str, Any]:
     """Evaluate `checkpoint` on `data_file` with lmms-eval and write the score JSON to `output_json`.
 
     A `judge` (see `mmdistill.judges`) is required for the open-ended benchmark;
-    `judge_name` is recorded in the JSON as "judge". The toy `scenes`, if given, add the
-    open-ended benchmark's hallucination block (see `summarize`).
+    `judge_name` is recorded in the JSON as "judge", the judge's `metadata` (if any) as
+    "judge_metadata". The toy `scenes`, if given, add the open-ended benchmark's
+    hallucination block (see `summarize`).
     The per-run task YAML goes to `task_dir` (a temporary directory if None).
     With `protocol` "likelihood" each sample also records its choices' "loglikelihoods"
-    and the JSON's "temperature" is None (nothing is sampled).
+    and the JSON's "temperature" is None (nothing is sampled). `chat_template` is the prompt
+    format of the checkpoint; `open_ended_max_new_tokens` (config
+    `evaluation.open_ended_max_new_tokens`) bounds open-ended answers (None: the task's 64).
     """
     spec = benchmark_spec(benchmark)
     check_protocol(benchmark, protocol)
@@ -265,7 +277,8 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
     scratch = tempfile.TemporaryDirectory(prefix="mmdistill_lmms_eval_") if task_dir is None else nullcontext(task_dir)
     with scratch as run_dir:
         task = write_task_yaml(benchmark, data_file, run_dir, protocol)
-        results = run_lmms_eval(checkpoint, Path(run_dir), task, batch_size, seed, temperature, limit, device)
+        results = run_lmms_eval(checkpoint, Path(run_dir), task, batch_size, seed, temperature, limit, device,
+                                chat_template, open_ended_max_new_tokens if spec.kind == "open_ended" else None)
     responses = responses_by_item(items, results["samples"][task])
     if protocol == "likelihood":
         loglikelihoods = [[loglikelihood_of(choice) for choice in response] for response in responses]
@@ -285,7 +298,10 @@ def evaluate(checkpoint: str | Path, benchmark: str, data_file: str | Path, outp
         "lmms_eval_version": version("lmms_eval"),
         "lmms_eval_metrics": lmms_eval_metrics,
         "temperature": temperature,
+        "chat_template": chat_template,
         "judge": judge_name if spec.kind == "open_ended" else None,
     }
+    if spec.kind == "open_ended" and getattr(judge, "metadata", None) is not None:
+        output["judge_metadata"] = judge.metadata  # e.g. an API judge's model, served version, calls and failures
     write_json(output_json, output)
     return output

@@ -19,7 +19,14 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from mmdistill.conversation import IGNORE_INDEX, IMAGE_PLACEHOLDER, encode_conversation, strip_image_placeholder
+from mmdistill.conversation import (
+    DEFAULT_TEMPLATE,
+    IGNORE_INDEX,
+    IMAGE_PLACEHOLDER,
+    encode_conversation,
+    get_template,
+    strip_image_placeholder,
+)
 from mmdistill.training import ConversationCollator, ConversationDataset, pad_batch
 
 DISTILLATION_TOKENS = ("response", "all")  # Table 7: the response, or the response and the instruction
@@ -44,8 +51,10 @@ class DistillationDataset(ConversationDataset):
     """`ConversationDataset` items plus `distill_labels` (`tokens`: response or all) and `example_index`."""
 
     def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
-                 tokens: str = "response", max_length: int | None = None) -> None:
-        super().__init__(records, image_root, processor, num_image_tokens, max_length=max_length)
+                 tokens: str = "response", max_length: int | None = None,
+                 chat_template: str = DEFAULT_TEMPLATE) -> None:
+        super().__init__(records, image_root, processor, num_image_tokens, max_length=max_length,
+                         chat_template=chat_template)
         image_token_id = processor.tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
         self.distill_labels = [distillation_labels(input_ids, labels, tokens, image_token_id)
                                for _, input_ids, labels in self.examples]
@@ -64,14 +73,16 @@ class DistillationCollator(ConversationCollator):
 class PreferenceDataset(Dataset):
     """RLAIF-V-format records as the token ids and labels of (question, chosen) and (question, rejected)."""
 
-    def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int) -> None:
+    def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
+                 chat_template: str = DEFAULT_TEMPLATE) -> None:
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
         self.examples = []
+        template = get_template(chat_template)
         for record in records:
             question = strip_image_placeholder(record["question"])
-            chosen = encode_conversation(processor.tokenizer, [question], [record["chosen"]], num_image_tokens)
-            rejected = encode_conversation(processor.tokenizer, [question], [record["rejected"]], num_image_tokens)
+            chosen, rejected = (encode_conversation(processor.tokenizer, [question], [record[key]], num_image_tokens,
+                                                    template) for key in ("chosen", "rejected"))
             self.examples.append((record["image"], chosen, rejected))
 
     def __len__(self) -> int:

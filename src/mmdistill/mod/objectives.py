@@ -75,7 +75,7 @@ def frozen(model):
 def forward_with_aux(model, inputs: dict[str, Any], **kwargs) -> tuple[Any, torch.Tensor | None]:
     """The model's outputs on the batch, and its load-balancing term (None for a dense model)."""
     with recorded_router_logits(model) as router_logits:
-        outputs = model(**{key: inputs[key] for key in MODEL_INPUTS}, **kwargs)
+        outputs = model(**{key: inputs[key] for key in MODEL_INPUTS if key in inputs}, **kwargs)
     if not router_logits:
         return outputs, None
     unwrapped = getattr(model, "module", model)  # DDP and DeepSpeed hold the model as `.module`
@@ -85,7 +85,7 @@ def forward_with_aux(model, inputs: dict[str, Any], **kwargs) -> tuple[Any, torc
 @torch.no_grad()
 def teacher_logits(teacher, inputs: dict[str, Any]) -> torch.Tensor:
     device = inputs["input_ids"].device
-    return teacher.to(device)(**{key: inputs[key] for key in MODEL_INPUTS}).logits
+    return teacher.to(device)(**{key: inputs[key] for key in MODEL_INPUTS if key in inputs}).logits
 
 
 class MimicDistillation:

@@ -38,6 +38,7 @@ from mmdistill.toyworld import oracle
 REJECT_REASONS = ("unparsable_judgement", "identical_responses", "tie")
 STUDENT_SAMPLES = "student_samples"
 COMD_ASSESSMENT = "comd_assessment"
+RLAIF_V = "rlaif_v"  # published RLAIF-V pairs, read by mmdistill.adapters.rlaif_v_pairs
 
 
 def sample_responses(backend: GenerationBackend, prompts: Sequence[dict], samples_per_prompt: int,

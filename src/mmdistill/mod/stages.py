@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from mmdistill.conversation import DEFAULT_TEMPLATE
 from mmdistill.io import read_jsonl, write_json
 from mmdistill.models.llava import load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.mod.data import DistillationCollator, DistillationDataset, PreferenceCollator, PreferenceDataset
@@ -49,7 +50,7 @@ SPARSE_TRAINABLE = ("projector", "experts", "router")  # eq. 7 and 8
 
 def distill_dense(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                   teacher_logits: str = "online", teacher=None, logits_dir=None, tokens: str = "response",
-                  trainable: Sequence[str] = DENSE_TRAINABLE) -> dict[str, Any]:
+                  trainable: Sequence[str] = DENSE_TRAINABLE, chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Dense-to-dense mimic distillation (eq. 6) of the aligned student at `init_checkpoint`.
 
     `data_path` holds LLaVA-format conversations (captions as one-turn ones); `tokens`
@@ -58,13 +59,15 @@ def distill_dense(output_dir, summary_path, init_checkpoint, data_path, image_ro
     seed_everything(seed)
     model, processor = load_llava(init_checkpoint)
     return _mimic_distill(model, processor, "dense_to_dense (eq. 6)", False, output_dir, summary_path, data_path,
-                          image_root, train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable)
+                          image_root, train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable,
+                          chat_template)
 
 
 def distill_sparse(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                    num_experts: int = 4, top_k: int = 2, aux_loss_coef: float = 0.01,
                    teacher_logits: str = "online", teacher=None, logits_dir=None, tokens: str = "response",
-                   trainable: Sequence[str] = SPARSE_TRAINABLE) -> dict[str, Any]:
+                   trainable: Sequence[str] = SPARSE_TRAINABLE,
+                   chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Dense-to-sparse mimic distillation (eq. 7): upcycle the dense student (E`num_experts`T`top_k`), then CE + KL.
 
     The load-balancing term (`aux_loss_coef`) is added once per step.
@@ -73,19 +76,22 @@ def distill_sparse(output_dir, summary_path, init_checkpoint, data_path, image_r
     dense, processor = load_llava(init_checkpoint)
     model = upcycle_llava(dense, num_experts, top_k, aux_loss_coef, seed=seed)
     return _mimic_distill(model, processor, "dense_to_sparse (eq. 7)", True, output_dir, summary_path, data_path,
-                          image_root, train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable)
+                          image_root, train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable,
+                          chat_template)
 
 
 def finetune_sparse(output_dir, summary_path, init_checkpoint, data_path, image_root, train_config, seed,
                     num_experts: int = 4, top_k: int = 2, aux_loss_coef: float = 0.01,
-                    trainable: Sequence[str] = SPARSE_TRAINABLE) -> dict[str, Any]:
+                    trainable: Sequence[str] = SPARSE_TRAINABLE,
+                    chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Table 6's SFT: the dense student upcycled as in `distill_sparse`, trained with cross-entropy plus aux only."""
     seed_everything(seed)
     dense, processor = load_llava(init_checkpoint)
     model = upcycle_llava(dense, num_experts, top_k, aux_loss_coef, seed=seed)
     records = _nonempty(conversation_records(data_path), data_path)
     dataset = DistillationDataset(records, image_root, processor, num_image_tokens(model.config),
-                                  max_length=model.config.text_config.max_position_embeddings)
+                                  max_length=model.config.text_config.max_position_embeddings,
+                                  chat_template=chat_template)
     summary = _train_and_save(model, processor, dataset, DistillationCollator(processor.tokenizer.pad_token_id),
                               SparseFineTuning(), trainable, train_config, seed, output_dir)
     summary.update(stage="sparse fine-tuning (eq. 7 without KL, Table 6)")
@@ -94,10 +100,12 @@ def finetune_sparse(output_dir, summary_path, init_checkpoint, data_path, image_
 
 
 def _mimic_distill(model, processor, stage, cross_entropy, output_dir, summary_path, data_path, image_root,
-                   train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable) -> dict[str, Any]:
+                   train_config, seed, teacher_logits, teacher, logits_dir, tokens, trainable,
+                   chat_template) -> dict[str, Any]:
     records = _nonempty(conversation_records(data_path), data_path)
     dataset = DistillationDataset(records, image_root, processor, num_image_tokens(model.config), tokens,
-                                  max_length=model.config.text_config.max_position_embeddings)
+                                  max_length=model.config.text_config.max_position_embeddings,
+                                  chat_template=chat_template)
     if teacher_logits == "online":
         if teacher is None:
             raise ValueError("teacher_logits 'online' needs the teacher checkpoint")
@@ -125,7 +133,8 @@ def _mimic_distill(model, processor, stage, cross_entropy, output_dir, summary_p
 
 
 def preference_distill(output_dir, summary_path, init_checkpoint, pairs_path, image_root, teacher, train_config,
-                       seed, beta: float = 0.1, trainable: Sequence[str] = SPARSE_TRAINABLE) -> dict[str, Any]:
+                       seed, beta: float = 0.1, trainable: Sequence[str] = SPARSE_TRAINABLE,
+                       chat_template: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """Preference distillation (eq. 8) of the student at `init_checkpoint` on RLAIF-V-format pairs (JSONL).
 
     The teacher checkpoint is the frozen reference model; `beta` is DPO's.
@@ -136,7 +145,7 @@ def preference_distill(output_dir, summary_path, init_checkpoint, pairs_path, im
     check_teacher(model, teacher_model)
     check_tokenizers(processor.tokenizer, teacher_processor.tokenizer, str(teacher))
     records = _nonempty(list(read_jsonl(pairs_path)), pairs_path)
-    dataset = PreferenceDataset(records, image_root, processor, num_image_tokens(model.config))
+    dataset = PreferenceDataset(records, image_root, processor, num_image_tokens(model.config), chat_template)
     summary = _train_and_save(model, processor, dataset, PreferenceCollator(processor.tokenizer.pad_token_id),
                               PreferenceDistillation(teacher_model, beta), trainable, train_config, seed, output_dir)
     summary.update(stage="preference (eq. 8)", beta=beta)

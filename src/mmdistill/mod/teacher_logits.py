@@ -39,7 +39,7 @@ VALUE_DTYPE = np.float16
 FORMAT = "mmdistill teacher top-k log-probs v1"
 PARTS = ("indices", "log_probs", "log_residual")
 QWEN_VOCAB_SIZE = 151_936  # Qwen-1.5's, the paper's teacher and student family
-MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values")
+MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values")  # pixel_values absent from an all-text batch
 
 
 def index_dtype(vocab_size: int) -> np.dtype:
@@ -195,7 +195,8 @@ def write_teacher_top_k(teacher, dataset, collator, directory: str | Path, k: in
         for start in range(0, len(dataset), batch_size):
             batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             labels = batch.get("distill_labels", batch["labels"])
-            logits = teacher(**{key: batch[key].to(device) for key in MODEL_INPUTS}).logits.float().cpu()
+            inputs = {key: batch[key].to(device) for key in MODEL_INPUTS if key in batch}
+            logits = teacher(**inputs).logits.float().cpu()
             full = logits[predicting_positions(labels)].log_softmax(dim=-1)
             tokens += len(full)
             kl_sum += approximation_kl(full, k) * len(full)

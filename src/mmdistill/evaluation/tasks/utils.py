@@ -18,6 +18,9 @@ from mmdistill.evaluation.scoring import answer_choices, is_correct, likelihood_
 
 
 def doc_to_visual(doc, lmms_eval_specific_kwargs):
+    """The item's image, none for a text-only item (`image` null or absent, as in ScienceQA)."""
+    if doc.get("image") is None:
+        return []
     path = Path(lmms_eval_specific_kwargs["image_root"]) / doc["image"]
     with Image.open(path) as image:
         return [image.convert("RGB")]
