@@ -38,6 +38,17 @@ def test_bad_images_go_to_the_rejects_with_file_and_record_and_text_only_records
         preflight(records, image_root, "data.json", max_reject_rate=0.1)
 
 
+def test_a_truncated_image_is_caught_even_when_lmms_eval_lets_pil_load_truncated_files(image_root):
+    from PIL import ImageFile
+
+    import lmms_eval.api.task  # noqa: F401 (sets ImageFile.LOAD_TRUNCATED_IMAGES = True on import)
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    kept, rejects = preflight([_record(0, "truncated.png"), _record(1, "good.png")], image_root, "d", 0.5)
+    assert [r["id"] for r in kept] == ["r1"] and rejects.rejects[0]["reason"].startswith("image unreadable")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES, "the setting is restored"
+
+
 def test_training_reports_its_rejects_and_stops_past_the_limit(tiny_checkpoint, benchmark_files, tmp_path):
     from mmdistill.stages import train_llava_stage
 

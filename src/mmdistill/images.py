@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from mmdistill.io import RejectLog, check_reject_rate
 
@@ -20,11 +20,15 @@ def decode_problem(path: str | Path) -> str | None:
     path = Path(path)
     if not path.is_file():
         return f"image not found: {path}"
+    # lmms-eval sets PIL's LOAD_TRUNCATED_IMAGES on import, which would pad a truncated file with grey
+    strict, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(path) as image:
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         return f"image unreadable: {path}: {error}"
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = strict
     return None
 
 
