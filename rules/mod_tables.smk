@@ -31,10 +31,12 @@ MOD_TABLES = {
     8: (f"Sparse (E{MOD_E}T1) against dense (E1T1) in distillation", MOD_COMPREHENSION,
         [*MOD_BASE_ROWS, ("dense (E1T1)", mod_sparse(MOD_MAIN_RECIPE, 1, 1)),
          (f"sparse (E{MOD_E}T1)", mod_sparse(MOD_MAIN_RECIPE, MOD_E, 1))]),
-    9: (f"Strong against weak teacher, E{MOD_E}T{MOD_K} mimic distillation", MOD_COMPREHENSION,
-        [*MOD_BASE_ROWS, ("weak teacher", "weak_teacher"), ("student of the weak teacher", mod_sparse("kd-weak")),
-         ("student of the strong teacher", mod_sparse("kd"))]),
 }
+if config["models"]["weak_teacher"] is not None:  # null: the run has no weak teacher, hence no table 9
+    MOD_TABLES[9] = (f"Strong against weak teacher, E{MOD_E}T{MOD_K} mimic distillation", MOD_COMPREHENSION,
+                     [*MOD_BASE_ROWS, ("weak teacher", "weak_teacher"),
+                      ("student of the weak teacher", mod_sparse("kd-weak")),
+                      ("student of the strong teacher", mod_sparse("kd"))])
 
 
 rule mod_table:
