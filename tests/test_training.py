@@ -192,3 +192,14 @@ def test_a_training_killed_with_sigkill_resumes_to_the_same_weights(corpus, tmp_
     reference = load_file(tmp_path / "uninterrupted" / "model.safetensors")
     assert resumed.keys() == reference.keys()
     assert all(torch.equal(resumed[name], reference[name]) for name in reference)
+
+
+def test_processes_a_job_starts_inherit_its_checkpointing(tmp_path):
+    """Training launched in child processes (torchrun, one per GPU) checkpoints into the job's work folder too."""
+    from mmdistill.checkpoints import active, checkpointing
+
+    probe = "from mmdistill.checkpoints import active; a = active(); print(a.directory, a.every_steps, a.stage)"
+    with checkpointing(tmp_path / "work", 5, "rule teacher_instruct"):
+        child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert child.stdout.split(maxsplit=2) == [str(tmp_path / "work"), "5", "rule teacher_instruct\n"]
+    assert active() is None and "MMDISTILL_WORK_DIR" not in os.environ

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,23 +21,40 @@ class Checkpointing:
 
 
 _checkpointing: Checkpointing | None = None
+# The same settings for processes the job starts (torchrun's ranks inherit the environment).
+ENVIRONMENT = {"directory": "MMDISTILL_WORK_DIR", "every_steps": "MMDISTILL_CHECKPOINT_STEPS",
+               "stage": "MMDISTILL_STAGE"}
 
 
 def active() -> Checkpointing | None:
-    """The checkpointing of the job that is running, if any."""
+    """The checkpointing of the job that is running, if any: this process's, or the one inherited from the job's
+    process through the environment (a training launched in child processes, one per GPU)."""
+    global _checkpointing
+    if _checkpointing is None and ENVIRONMENT["directory"] in os.environ:
+        _checkpointing = Checkpointing(Path(os.environ[ENVIRONMENT["directory"]]),
+                                       int(os.environ[ENVIRONMENT["every_steps"]]), os.environ[ENVIRONMENT["stage"]])
     return _checkpointing
 
 
 @contextmanager
 def checkpointing(directory: str | Path, every_steps: int, stage: str) -> Iterator[Checkpointing]:
     """Within this block every `train` saves a checkpoint every `every_steps` optimizer steps under `directory`
-    and resumes from the latest complete one; outside it, training keeps its state in a temporary folder."""
+    and resumes from the latest complete one, in this process and in the processes it starts; outside it,
+    training keeps its state in a temporary folder."""
     global _checkpointing
-    previous, _checkpointing = _checkpointing, Checkpointing(Path(directory), every_steps, stage)
+    previous = _checkpointing, {name: os.environ.get(name) for name in ENVIRONMENT.values()}
+    _checkpointing = Checkpointing(Path(directory), every_steps, stage)
+    os.environ.update({ENVIRONMENT["directory"]: str(directory), ENVIRONMENT["every_steps"]: str(every_steps),
+                       ENVIRONMENT["stage"]: stage})
     try:
         yield _checkpointing
     finally:
-        _checkpointing = previous
+        _checkpointing = previous[0]
+        for name, value in previous[1].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 COMPLETE_MARKER = "checkpoint_complete"  # written once a checkpoint is wholly on disk
