@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint bench report slurm-profile clean
+.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint bench report clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -68,10 +68,6 @@ bench: venv
 
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)
-
-slurm-profile:
-	mkdir -p $(HOME)/.config/snakemake
-	cp -r profiles/slurm $(HOME)/.config/snakemake/slurm
 
 clean:
 	rm -rf results .snakemake .lock-venv .upgrade-venv

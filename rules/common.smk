@@ -1,6 +1,5 @@
 # Helpers shared by all rule files (config validation, sources, paths).
 
-import os
 import re
 from pathlib import Path
 
@@ -74,8 +73,10 @@ def source(key, toy_path):
 
 
 def max_threads():
-    """Rules ask for every core of the machine; Snakemake caps this at --cores, profiles with `set-threads`."""
-    return os.cpu_count() or 1
+    """A multi-threaded rule's threads: the cores a local run was given (`--cores`). A cluster run has no
+    `--cores`, and its threads come from the profile's `set-threads` (slurm/config.yaml), never from the
+    submit host; a rule the profile leaves out gets one."""
+    return workflow.resource_settings.cores or 1
 
 
 def log_path(rule_name, name="job"):

@@ -1,23 +1,24 @@
 """Rule script: dense-to-dense mimic distillation (LLaVA-MoD eq. 6)."""
 
 from mmdistill.jobs import snakemake_job
+from mmdistill.launch import processes, run_stage
 from mmdistill.mod.stages import distill_dense
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    summary = distill_dense(
-        output_dir=job.output.model,
-        summary_path=job.output.summary,
-        init_checkpoint=job.input.init,
-        data_path=job.input.data,
-        image_root=job.params["image_root"],
-        train_config=job.params["train"],
-        seed=job.params["seed"],
-        teacher_logits=job.params["teacher_logits"],
-        teacher=job.input.get("teacher"),
-        logits_dir=job.input.get("logits"),
-        tokens=job.params["tokens"],
-        trainable=job.params["trainable"],
-        chat_template=job.params["chat_template"],
-    )
+    summary = run_stage(distill_dense, {
+        "output_dir": job.output.model,
+        "summary_path": job.output.summary,
+        "init_checkpoint": job.input.init,
+        "data_path": job.input.data,
+        "image_root": job.params["image_root"],
+        "train_config": job.params["train"],
+        "seed": job.params["seed"],
+        "teacher_logits": job.params["teacher_logits"],
+        "teacher": job.input.get("teacher"),
+        "logits_dir": job.input.get("logits"),
+        "tokens": job.params["tokens"],
+        "trainable": job.params["trainable"],
+        "chat_template": job.params["chat_template"],
+    }, processes(snakemake.resources))  # noqa: F821
     job.log.info("dense-to-dense: %d examples, %d steps, final loss %s", summary["examples"], summary["global_steps"],
                  summary["train_loss"])

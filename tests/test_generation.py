@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mmdistill.conversation import encode_prompt
-from mmdistill.generation import GenerationRequest, HFGenerationBackend, load_backend
+from mmdistill.generation import GenerationRequest, HFGenerationBackend, load_backend, vllm_requests
 from mmdistill.models.llava import load_llava, num_image_tokens
 
 QUESTIONS = [
@@ -95,8 +95,6 @@ def test_missing_image_is_named(model_and_processor, tmp_path):
 
 def test_load_backend(tiny_checkpoint):
     assert isinstance(load_backend("hf", tiny_checkpoint, batch_size=2, seed=0, device="cpu"), HFGenerationBackend)
-    with pytest.raises(NotImplementedError, match="not built yet"):
-        load_backend("vllm", tiny_checkpoint, batch_size=2, seed=0)
     with pytest.raises(ValueError, match="unknown generation backend"):
         load_backend("onnx", tiny_checkpoint, batch_size=2, seed=0)
 
@@ -109,3 +107,67 @@ def test_a_repeated_call_samples_anew_but_reruns_reproduce(model_and_processor, 
     assert retry != first
     rerun = make_backend(model_and_processor, batch_size=4, seed=7)
     assert [rerun.generate(requests), rerun.generate(requests)] == [first, retry]
+
+
+def test_the_vllm_backend_without_vllm_says_what_is_missing(tiny_checkpoint):
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="needs the vllm package"):
+            load_backend("vllm", tiny_checkpoint, batch_size=2, seed=0)
+    else:
+        pytest.skip("vllm is installed here")
+
+
+def test_vllm_gets_the_hf_backends_prompts_and_sampling_contract(model_and_processor, images):
+    """vLLM's prompt is the HF backend's: expanded by its processor it gives the same tokens; greedy stays greedy,
+    sampling is pure temperature with a seed per request that a rerun repeats and a retry (next call) changes."""
+    requests = [GenerationRequest(images[0], QUESTIONS[0], max_new_tokens=7),
+                GenerationRequest(images[1], QUESTIONS[1], temperature=0.7, max_new_tokens=9),
+                GenerationRequest(images[2], QUESTIONS[2], temperature=0.7, max_new_tokens=9)]
+    first = vllm_requests(requests, seed=3, call_index=0)
+    assert vllm_requests(requests, seed=3, call_index=0) == first
+    retry = vllm_requests(requests, seed=3, call_index=1)
+    other_run = vllm_requests(requests, seed=4, call_index=0)
+
+    hf = make_backend(model_and_processor, batch_size=1)
+    for request, item in zip(requests, first):
+        _, processor = model_and_processor
+        expanded = processor(images=[item.prompt["multi_modal_data"]["image"]], text=[item.prompt["prompt"]],
+                             return_tensors="pt")
+        assert torch.equal(expanded["input_ids"], hf.encode([request])["input_ids"])
+        assert item.prompt["prompt"].count("<image>") == 1
+        assert item.sampling["max_tokens"] == request.max_new_tokens
+        assert (item.sampling["temperature"], item.sampling["top_k"], item.sampling["top_p"]) == \
+            (request.temperature, 0, 1.0)
+    assert first[0].sampling["seed"] is None  # greedy
+    seeds = [item.sampling["seed"] for item in first[1:]]
+    assert len(set(seeds)) == 2
+    assert all(a.sampling["seed"] != b.sampling["seed"] for a, b in zip(first[1:], retry[1:]))
+    assert all(a.sampling["seed"] != b.sampling["seed"] for a, b in zip(first[1:], other_run[1:]))
+
+
+# vLLM's LLaVA (vllm/model_executor/models/llava.py, hf_to_vllm_mapper): checkpoint prefixes it renames, and the
+# prefixes of its own modules' weights, whose CLIP tower is `vision_tower.vision_model.*`.
+VLLM_LLAVA_RENAMES = {"model.language_model.": "language_model.model.", "model.vision_tower.": "vision_tower.",
+                      "model.multi_modal_projector.": "multi_modal_projector.", "lm_head.": "language_model.lm_head."}
+VLLM_LLAVA_MODULES = ("vision_tower.vision_model.", "multi_modal_projector.", "language_model.model.",
+                      "language_model.lm_head.")
+
+
+def test_saved_checkpoints_have_the_key_layout_vllms_llava_loader_maps(tiny_checkpoint, model_and_processor):
+    from safetensors import safe_open
+
+    keys = []
+    for file in tiny_checkpoint.glob("*.safetensors"):
+        with safe_open(file, "pt") as handle:
+            keys.extend(handle.keys())
+    mapped = [next((new + key.removeprefix(old) for old, new in VLLM_LLAVA_RENAMES.items() if key.startswith(old)), key)
+              for key in keys]
+    assert [key for key in mapped if not key.startswith(VLLM_LLAVA_MODULES)] == []
+    assert any(key.startswith("vision_tower.vision_model.embeddings.") for key in mapped)
+    # and transformers loads the layout back: every weight as saved
+    model, _ = model_and_processor
+    with safe_open(next(tiny_checkpoint.glob("*.safetensors")), "pt") as handle:
+        saved = handle.get_tensor("vision_tower.vision_model.embeddings.patch_embedding.weight")
+    assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight, saved)

@@ -203,3 +203,13 @@ def test_processes_a_job_starts_inherit_its_checkpointing(tmp_path):
         child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert child.stdout.split(maxsplit=2) == [str(tmp_path / "work"), "5", "rule teacher_instruct\n"]
     assert active() is None and "MMDISTILL_WORK_DIR" not in os.environ
+
+
+def test_gradient_checkpointing_is_a_train_key_and_leaves_the_loss_curve(corpus):
+    """`gradient_checkpointing: true` in a train block recomputes activations; the same steps give the same losses."""
+    plain = _train(corpus, "run_a")
+    checkpointed = train_toy_llm(corpus / "tokenizer", corpus / "text.jsonl", corpus / "checkpointed", ARCHITECTURE, 64,
+                                 {**TRAIN, "gradient_checkpointing": True}, 0)
+    assert (plain["gradient_checkpointing"], checkpointed["gradient_checkpointing"]) == (False, True)
+    losses = [[point["loss"] for point in run["loss_curve"]] for run in (plain, checkpointed)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)

@@ -176,8 +176,8 @@ def stand_in_files(tmp_path, paper_config):
     return config, path
 
 
-# The slurm profile is being reworked (issue #8): these dry-runs use the default profile for now; with it,
-# they are to run with `--profile slurm` and check the GPU rules' requests against a node.
+# With the default profile; tests/test_slurm_profile.py dry-runs both with `--profile slurm` and checks
+# every model job's GPU request against slurm/partitions.yaml.
 @pytest.mark.parametrize("paper_config, target, expected", [
     ("configs/comd.yaml", "all", ("noun_phrase_extract", "student_stage1", "comd_teacher_answers",
                                   "comd_assess_augment", "downstream_finetune", "evaluate", "benchmark_table")),

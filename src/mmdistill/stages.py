@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from mmdistill.conversation import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
 from mmdistill.io import read_json, read_jsonl
+from mmdistill.launch import is_main_process
 from mmdistill.models.llava import assemble_llava, load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.roles import caption_prompt
 from mmdistill.training import (
@@ -28,7 +29,8 @@ from mmdistill.seeding import seed_everything
 
 def settings_from_config(train_config: dict[str, Any], seed: int) -> TrainSettings:
     """`TrainSettings` from a `train:` block of the config."""
-    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16"}
+    known = {"learning_rate", "epochs", "batch_size", "warmup_ratio", "gradient_accumulation_steps", "deepspeed", "bf16",
+             "gradient_checkpointing"}
     return TrainSettings(seed=seed, **{k: v for k, v in train_config.items() if k in known})
 
 
@@ -99,8 +101,9 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
     texts = [record["text"] for record in read_jsonl(text_path)]
     dataset = TextDataset(texts, tokenizer, max_length=max_positions)
     summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed))
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    if is_main_process():
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
     return summary
 
 
@@ -133,7 +136,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     if not records:
         if not allow_empty:
             raise ValueError(f"{data_path}: no training records")
-        save_llava(model, processor, output_dir)
+        if is_main_process():
+            save_llava(model, processor, output_dir)
         return {"examples": 0, "global_steps": 0, "train_loss": None, "loss_curve": [],
                 "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
     parameter_counts = set_trainable(model, list(trainable))
@@ -142,7 +146,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
                                   chat_template=chat_template, source=data_path, max_reject_rate=max_reject_rate)
     summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
                     settings_from_config(train_config, seed))
-    save_llava(model, processor, output_dir)
+    if is_main_process():
+        save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
     summary["rejects"] = {"total": len(dataset.rejects), "by_reason": dataset.rejects.counts,
                           "records": [{"source": r["source"], "reason": r["reason"]} for r in dataset.rejects.rejects]}

@@ -21,14 +21,18 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from mmdistill import checkpoints
-from mmdistill.seeding import seed_everything
 from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation, from_llava_record, get_template
 from mmdistill.images import preflight
+from mmdistill.launch import world_size
+from mmdistill.seeding import seed_everything
 
 
 @dataclass
 class TrainSettings:
-    """Optimiser and schedule; every field is a config key of the stage that trains."""
+    """Optimiser and schedule; every field is a config key of the stage that trains.
+
+    `batch_size` is the global batch: under torchrun each of the N processes takes batch_size / N.
+    """
 
     learning_rate: float
     epochs: float
@@ -41,6 +45,7 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     bf16: bool = False
     deepspeed: str | None = None
+    gradient_checkpointing: bool = False
 
 
 class Objective(Protocol):
@@ -110,9 +115,12 @@ class _FiniteParameters(TrainerCallback):
 
 
 class _MarkComplete(TrainerCallback):
+    """Marks a checkpoint complete once the trainer saved it (rank 0, which wrote it)."""
+
     def on_save(self, args, state, control, **kwargs):
-        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        (checkpoint / checkpoints.COMPLETE_MARKER).write_text("")
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            (checkpoint / checkpoints.COMPLETE_MARKER).write_text("")
 
 
 def _loss_curve(log_history: list[dict[str, Any]], components: tuple[str, ...]) -> list[dict[str, float]]:
@@ -146,12 +154,18 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, loss: Obje
 def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | None, work_dir: Path,
            checkpoint_steps: int | None, stage: str) -> dict[str, Any]:
     seed_everything(settings.seed)
+    processes = world_size()
+    if settings.batch_size % processes:
+        raise ValueError(f"batch_size {settings.batch_size} is the global batch and must divide among {processes} "
+                         "training processes (one per GPU)")
     steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=settings.batch_size // processes,
+        # Without a GPU, torchrun's processes train data-parallel over gloo only when told they are on CPU.
+        use_cpu=processes > 1 and not torch.cuda.is_available(),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
         weight_decay=settings.weight_decay,
@@ -162,6 +176,10 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
         data_seed=settings.seed,
         bf16=settings.bf16,
         deepspeed=settings.deepspeed,
+        # transformers 5's name for gradient checkpointing. Non-reentrant: stages that freeze the embeddings
+        # (projector-only training) still get gradients.
+        activation_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         logging_steps=max(1, steps_per_epoch // 10),
         logging_nan_inf_filter=False,  # a non-finite loss stops training (_GuardedTrainer), never hidden in the log
         # the newest checkpoint, and the one before it while the newest is being written
@@ -175,6 +193,11 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
     common = {"stage": stage, "model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
               "callbacks": [_FiniteParameters(stage), _MarkComplete()]}
     trainer = _GuardedTrainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
+    # An unlaunched setup trains silently in one process, or without DeepSpeed: stop instead.
+    if trainer.args.world_size != processes:
+        raise RuntimeError(f"{processes} processes were launched, but Trainer trains in {trainer.args.world_size}")
+    if settings.deepspeed and not trainer.is_deepspeed_enabled:
+        raise RuntimeError(f"DeepSpeed config {settings.deepspeed} is set, but Trainer does not train with DeepSpeed")
     resume = checkpoints.latest_checkpoint(work_dir) if checkpoint_steps else None
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return {
@@ -184,6 +207,9 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
         "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
         "loss_curve": _loss_curve(trainer.state.log_history, components),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
+        "processes": trainer.args.world_size,
+        "deepspeed": trainer.is_deepspeed_enabled,
         **({"resumed_from_step": int(resume.name.split("-")[1])} if resume else {}),
     }
 

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from mmdistill.conversation import DEFAULT_TEMPLATE
 from mmdistill.io import read_jsonl, write_json
+from mmdistill.launch import is_main_process
 from mmdistill.models.llava import load_llava, num_image_tokens, save_llava, set_trainable
 from mmdistill.mod.data import DistillationCollator, DistillationDataset, PreferenceCollator, PreferenceDataset
 from mmdistill.mod.objectives import (
@@ -95,7 +96,8 @@ def finetune_sparse(output_dir, summary_path, init_checkpoint, data_path, image_
     summary = _train_and_save(model, processor, dataset, DistillationCollator(processor.tokenizer.pad_token_id),
                               SparseFineTuning(), trainable, train_config, seed, output_dir)
     summary.update(stage="sparse fine-tuning (eq. 7 without KL, Table 6)")
-    write_json(summary_path, summary)
+    if is_main_process():
+        write_json(summary_path, summary)
     return summary
 
 
@@ -128,7 +130,8 @@ def _mimic_distill(model, processor, stage, cross_entropy, output_dir, summary_p
     summary = _train_and_save(model, processor, dataset, DistillationCollator(processor.tokenizer.pad_token_id),
                               objective, trainable, train_config, seed, output_dir)
     summary.update(stage=stage, teacher_logits=teacher_logits, tokens=tokens)
-    write_json(summary_path, summary)
+    if is_main_process():
+        write_json(summary_path, summary)
     return summary
 
 
@@ -149,7 +152,8 @@ def preference_distill(output_dir, summary_path, init_checkpoint, pairs_path, im
     summary = _train_and_save(model, processor, dataset, PreferenceCollator(processor.tokenizer.pad_token_id),
                               PreferenceDistillation(teacher_model, beta), trainable, train_config, seed, output_dir)
     summary.update(stage="preference (eq. 8)", beta=beta)
-    write_json(summary_path, summary)
+    if is_main_process():
+        write_json(summary_path, summary)
     return summary
 
 
@@ -163,5 +167,6 @@ def _train_and_save(model, processor, dataset, collator, objective, trainable, t
                     output_dir) -> dict[str, Any]:
     parts = set_trainable(model, list(trainable))
     summary = train(model, dataset, collator, settings_from_config(train_config, seed), loss=objective)
-    save_llava(model, processor, output_dir)
+    if is_main_process():
+        save_llava(model, processor, output_dir)
     return {**summary, "trainable_parts": parts, "parameters": parameter_counts(model)}

@@ -7,9 +7,12 @@ any saved LLaVA checkpoint (e.g. `llava-hf/llava-1.5-13b-hf` downloaded beforeha
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -25,6 +28,9 @@ from mmdistill.conversation import IMAGE_PLACEHOLDER
 
 # experts and router: the FFN experts and routers of a mixture-of-experts LLM (mmdistill.mod.upcycling)
 TRAINABLE_PARTS = ("projector", "language_model", "vision_tower", "experts", "router")
+# Where a saved checkpoint keeps the CLIP tower's weights: vLLM's LLaVA loader, and checkpoints saved before
+# transformers 5, name them `vision_tower.vision_model.*`; transformers 5 saves `vision_tower.*` and loads both.
+VISION_TOWER, VLLM_VISION_TOWER = "vision_tower.", "vision_tower.vision_model."
 
 
 def num_image_tokens(config: LlavaConfig) -> int:
@@ -86,9 +92,31 @@ def load_llava(path: str | Path, torch_dtype: torch.dtype | None = None):
 
 
 def save_llava(model, processor, path: str | Path) -> None:
+    """Save model and processor, the vision tower's weights under the names vLLM loads (VLLM_VISION_TOWER)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     processor.save_pretrained(path)
+    _name_vision_tower_for_vllm(Path(path))
+
+
+def _vllm_key(key: str) -> str:
+    if key.startswith(VISION_TOWER) and not key.startswith(VLLM_VISION_TOWER):
+        return VLLM_VISION_TOWER + key.removeprefix(VISION_TOWER)
+    return key
+
+
+def _name_vision_tower_for_vllm(path: Path) -> None:
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(file, "pt") as handle:
+            metadata = handle.metadata()
+        tensors = load_file(file)
+        if any(_vllm_key(key) != key for key in tensors):
+            save_file({_vllm_key(key): tensor for key, tensor in tensors.items()}, file, metadata=metadata)
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        content = json.loads(index.read_text())
+        content["weight_map"] = {_vllm_key(key): shard for key, shard in content["weight_map"].items()}
+        index.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def set_trainable(model: LlavaForConditionalGeneration, parts: list[str]) -> dict[str, int]:
