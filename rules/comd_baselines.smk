@@ -31,6 +31,7 @@ rule unidirectional_tuning:
         model=directory(f"{SEEDED_MODELS}/unidirectional"),
         summary=f"{SEEDED_MODELS}/unidirectional.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",
@@ -71,6 +72,7 @@ rule without_stage1_tuning:
         model=directory(f"{SEEDED_MODELS}/comd-no-stage1"),
         summary=f"{SEEDED_MODELS}/comd-no-stage1.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",

@@ -39,6 +39,7 @@ rule noun_phrase_filter:
         spacy_model=config["comd"]["stage1"]["spacy_model"],
         min_frequency=config["comd"]["stage1"]["min_frequency"],
         max_pairs_per_phrase=config["comd"]["stage1"]["max_pairs_per_phrase"],
+        max_reject_rate=config["comd"]["stage1"]["max_reject_rate"],
     log:
         log_path("noun_phrase_filter"),
     conda:
@@ -58,6 +59,7 @@ rule student_stage1:
         model=directory(f"{SEEDED_MODELS}/student_stage1"),
         summary=f"{SEEDED_MODELS}/student_stage1.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",

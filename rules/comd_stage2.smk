@@ -20,6 +20,7 @@ rule comd_seed_pools:
     output:
         tuning_pool=f"{SEED_POOLS}/tuning_pool.jsonl",
         cache_pool=f"{SEED_POOLS}/cache_pool.jsonl",
+        rejects=f"{SEED_POOLS}/seed_rejects.jsonl",
     log:
         log_path("comd_seed_pools"),
     conda:
@@ -67,6 +68,7 @@ rule comd_instruction_tuning:
         model=directory(f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}"),
         summary=f"{SEEDED_MODELS}/comd-{{run}}-iter{{k}}.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",

@@ -3,9 +3,14 @@
 import re
 from pathlib import Path
 
-from mmdistill.config import ConfigError, validate_config
+from mmdistill.config import ConfigError, canonical_config, validate_config
 
 validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="config")
+# Params reach Snakemake in one canonical form (mappings in the schema's key order, whole numbers as ints), so a
+# config that only reorders keys or writes 1.0 for 1 plans nothing (see mmdistill.config.canonical_config).
+_canonical = canonical_config(config, Path(workflow.basedir) / "config.schema.yaml")
+config.clear()
+config.update(_canonical)
 if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
         and "open" in config["evaluation"]["benchmarks"]):
     raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "

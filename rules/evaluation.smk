@@ -34,6 +34,7 @@ rule downstream_finetune:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: model_seed(wildcards.model),
         data_format="conversations",
@@ -54,6 +55,8 @@ rule evaluate:
     input:
         checkpoint=lambda wildcards: evaluated_checkpoint(wildcards.model, wildcards.bench),
         data=lambda wildcards: benchmark_file(wildcards.bench, "test"),
+        # the images the items name (relative to the benchmark folder): hashed into the record, and a rerun trigger
+        images=f"{WORLD}/images" if is_toy(config["data"]["benchmarks"]) else config["data"]["benchmarks"],
         scenes=rules.toy_scenes.output.scenes if is_toy(config["data"]["benchmarks"]) else [],
         judge_model=lambda wildcards: open_ended_judge_checkpoint(wildcards.bench),
     output:

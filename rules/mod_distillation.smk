@@ -23,6 +23,7 @@ rule mod_init:
         model=directory(f"{SEEDED_MODELS}/mod-init"),
         summary=f"{SEEDED_MODELS}/mod-init.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
@@ -106,6 +107,7 @@ rule mod_sft_dense:
         model=directory(f"{SEEDED_MODELS}/mod-sft-dense"),
         summary=f"{SEEDED_MODELS}/mod-sft-dense.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
         data_format="conversations",

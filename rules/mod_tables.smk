@@ -47,7 +47,7 @@ rule mod_table:
         checkpoints=lambda wildcards: mod_table_checkpoints(MOD_TABLES[int(wildcards.n)][2]),
         pair_reports=lambda wildcards: mod_pair_reports(MOD_TABLES[int(wildcards.n)][2]),
     output:
-        csv="results/mod_table{n}.csv",
+        csv=report("results/mod_table{n}.csv", caption="../report/table.rst", category="LLaVA-MoD tables"),
         markdown="results/mod_table{n}.md",
     wildcard_constraints:
         n="[2-9]",

@@ -13,8 +13,8 @@ rule summary:
         teacher_quality=rules.teacher_quality.output if is_toy(config["data"]["benchmarks"]) else [],
         filter_report=rules.noun_phrase_filter.output.report,
     output:
-        markdown="results/summary.md",
-        figure="results/summary.png",
+        markdown=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
+        figure=report("results/summary.png", caption="../report/summary.rst", category="Summary"),
     log:
         log_path("summary"),
     conda:
@@ -28,7 +28,7 @@ rule benchmark_table:
     input:
         scores=lambda wildcards: score_files([model for _, model in comparison_rows()], [TABLE_BENCHMARK[wildcards.table]]),
     output:
-        csv="results/{table}.csv",
+        csv=report("results/{table}.csv", caption="../report/table.rst", category="CoMD tables"),
         markdown="results/{table}.md",
     wildcard_constraints:
         table="table1|table2|table3",
@@ -50,7 +50,7 @@ rule tau_table:
     input:
         scores=score_files([comd_models(run)[-1] for run in tau_runs()], PAPER_BENCHMARKS),
     output:
-        csv="results/table4.csv",
+        csv=report("results/table4.csv", caption="../report/table.rst", category="CoMD tables"),
         markdown="results/table4.md",
     params:
         title="Tau ablation: the student after the last iteration",
@@ -70,7 +70,7 @@ rule stage1_table:
     input:
         scores=score_files([LAST_MAIN, "comd-no-stage1"], PAPER_BENCHMARKS),
     output:
-        csv="results/table5.csv",
+        csv=report("results/table5.csv", caption="../report/table.rst", category="CoMD tables"),
         markdown="results/table5.md",
     params:
         title="Ablation of stage-1 pretraining",
@@ -90,7 +90,7 @@ rule iteration_figure:
     input:
         scores=score_files(["student_stage1", *comd_models("main"), "teacher", "unidirectional"], PAPER_BENCHMARKS),
     output:
-        figure="results/figure4.png",
+        figure=report("results/figure4.png", caption="../report/figure4.rst", category="CoMD tables"),
         csv="results/figure4.csv",
     params:
         iterations=["student_stage1", *comd_models("main")],

@@ -18,6 +18,7 @@ rule teacher_align:
         model=directory(f"{MODELS}/{{teacher}}_aligned"),
         summary=f"{MODELS}/{{teacher}}_aligned.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="captions",
@@ -42,6 +43,7 @@ rule teacher_instruct:
         model=directory(f"{MODELS}/{{teacher}}"),
         summary=f"{MODELS}/{{teacher}}.training.json",
     params:
+        max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
         data_format="conversations",

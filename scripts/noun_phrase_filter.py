@@ -16,5 +16,6 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         min_frequency=job.params["min_frequency"],
         max_pairs_per_phrase=job.params["max_pairs_per_phrase"],
         seed=job.params["seed"],
+        max_reject_rate=job.params["max_reject_rate"],
     )
     job.log.info("filter report %s", json.dumps(report, sort_keys=True))

@@ -19,8 +19,10 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
         "llm": job.input.get("llm"),
         "allow_empty": job.params.get("allow_empty_data", False),
         "chat_template": job.params["chat_template"],
+        "max_reject_rate": job.params["max_reject_rate"],
     }
     summary = run_stage(train_llava_stage, stage, processes(snakemake.resources))  # noqa: F821
     write_json(job.output.summary, summary)
-    job.log.info("training summary: %d examples, %d steps, %d process(es), final loss %s", summary["examples"],
-                 summary["global_steps"], summary.get("processes", 1), summary["train_loss"])
+    job.log.info("training summary: %d examples, %d steps, %d process(es), final loss %s, rejected records %s",
+                 summary["examples"], summary["global_steps"], summary.get("processes", 1), summary["train_loss"],
+                 summary.get("rejects", {}).get("by_reason"))

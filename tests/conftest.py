@@ -1,9 +1,11 @@
-"""Shared test fixtures: a tiny random LLaVA checkpoint and small toy benchmark files."""
+"""Shared test fixtures: a tiny random LLaVA checkpoint, small toy benchmark files and a finished tiny run."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -123,3 +125,63 @@ def benchmark_files(tmp_path_factory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("benchmarks")
     return {benchmark: write_benchmark(directory, benchmark, sample_items(benchmark))
             for benchmark in ("mc", "seed", "pope", "open")}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = ROOT / "tests" / "tiny_config.yaml"
+# The cheapest finished run with provenance several jobs deep: the tiny world's scenes and images, its
+# instruction seed set and CoMD's seed pools (three jobs, seconds; no model is trained).
+TINY_RUN_TARGET = "results/comd/iter0/tuning_pool.jsonl"
+
+
+def snakemake_in(directory: Path, *args: str, snakefile: Path = ROOT / "Snakefile",
+                 configfile: Path = TINY_CONFIG) -> subprocess.CompletedProcess:
+    """Snakemake on the tiny config in `directory`, one core."""
+    command = [sys.executable, "-m", "snakemake", *args, "--snakefile", str(snakefile), "--directory", str(directory),
+               "--configfile", str(configfile)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def planned_jobs(directory: Path, target: str = TINY_RUN_TARGET, **kwargs) -> dict[str, int]:
+    """{rule: jobs} that a dry-run of `target` plans (empty: nothing to do)."""
+    result = snakemake_in(directory, target, "-n", "--quiet", "rules", **kwargs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {}
+    in_table = False
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+        elif in_table and line.strip() and not line.startswith("-"):
+            name, count = line.split()
+            if name == "total":
+                break
+            counts[name] = int(count)
+    return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished run of TINY_RUN_TARGET on the tiny config; copy it before changing anything in it."""
+    directory = tmp_path_factory.mktemp("tiny_run")
+    result = snakemake_in(directory, TINY_RUN_TARGET, "--cores", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return directory
+
+
+def merged_config(base: dict, override: dict) -> dict:
+    """`override` merged into `base` mapping by mapping, as Snakemake merges config files."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merged_config(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def reordered_config(value):
+    """Every mapping's keys in reverse order, every whole number written as a float (1 -> 1.0)."""
+    if isinstance(value, dict):
+        return {key: reordered_config(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered_config(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value

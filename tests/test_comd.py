@@ -8,6 +8,7 @@ import pytest
 
 from mmdistill import roles
 from mmdistill.comd.competitive import (
+    TEXT_ONLY,
     STUDENT_FIRST,
     TEACHER_FIRST,
     assess,
@@ -31,7 +32,7 @@ from mmdistill.comd.competitive import (
     split_by_difficulty,
 )
 from mmdistill.generation import GenerationBackend, GenerationRequest
-from mmdistill.io import RejectLog
+from mmdistill.io import DataError, RejectLog
 from mmdistill.roles import JudgeParseError
 
 
@@ -99,6 +100,18 @@ def test_seed_pool_rejects_mismatched_tasks_and_duplicate_ids():
     single = {"id": "r", "image": "i.png", "conversations": record["conversations"][:2]}
     with pytest.raises(ValueError, match="'r-q1'"):
         seed_pool([single, single])
+
+
+def test_text_only_records_go_to_the_rejects_and_an_empty_seed_set_stops():
+    text_only = {"id": "t1", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}
+    with_image = {"id": "r", "image": "i.png", "conversations": text_only["conversations"]}
+    rejects = RejectLog()
+    assert [r["id"] for r in seed_pool([text_only, with_image], rejects, source="seed.json")] == ["r-q1"]
+    assert rejects.rejects == [{"reason": TEXT_ONLY, "source": "seed.json", "record": text_only}]
+    with pytest.raises(DataError, match=r"seed.json: no questions about an image \(empty seed set\)"):
+        seed_pool([], source="seed.json")
+    with pytest.raises(DataError, match=r"\(empty seed set, 1 text-only records left out\)"):
+        seed_pool([text_only], RejectLog(), source="seed.json")
 
 
 def test_tuning_pool_is_replaced_and_cache_pool_merged():

@@ -8,6 +8,7 @@ import yaml
 
 from mmdistill.comd.competitive import seed_pool
 from mmdistill.comd.loop import (
+    JudgeFailedError,
     answer_all,
     assess_and_augment,
     assessment_seed,
@@ -249,3 +250,21 @@ def test_assessment_draws_are_seeded_apart_from_every_runs_training_draws():
     drawn = [assessment_seed(seed, k) for seed in training_seeds for k in range(1, 5)]
     assert len(set(drawn)) == len(drawn) and not set(drawn) & set(training_seeds)
     assert all(0 <= value < 2**31 for value in drawn) and assessment_seed(3, 2) == assessment_seed(3, 2)
+
+
+def test_a_judge_that_fails_on_every_instruction_stops_the_iteration(tmp_path):
+    pool = seed_pool(SEED_SET)
+    student = Scripted([("", "blue")])
+    teacher = Scripted([("rate the two answers", "no idea"), ("", "what color is it ?")])
+    outputs = _outputs(tmp_path)
+    with pytest.raises(JudgeFailedError, match=r"iteration 2: the judge failed on all 2 instructions of the cache pool "
+                                               r"\(1 retries each; first: 's1-q1', "):
+        assess_and_augment(teacher, student, 2, pool, pool, {"s1-q1": "red", "s1-q2": "2"}, "root", outputs,
+                           SETTINGS, seed=0)
+    assert not any(path.exists() for path in outputs.values()), "nothing written"
+    # one parsed judgement is enough to go on
+    teacher = Scripted([("rate the two answers", "5 5"), ("", "what color is it ?")])
+    teacher.rules.insert(0, ("question : how many", "no idea"))  # the counting judgement fails
+    report = assess_and_augment(teacher, student, 2, pool, pool, {"s1-q1": "red", "s1-q2": "2"}, "root", outputs,
+                                SETTINGS, seed=0)
+    assert report["judge_failures"] == 1

@@ -144,7 +144,12 @@ def test_bad_benchmark_files_name_file_and_key(tmp_path):
     with pytest.raises(DataError, match="option letters"):
         load_items("mc", path)
     path = write_benchmark(tmp_path, "mc", [{**item, "image": "images/none.png"}])
-    with pytest.raises(DataError, match="none.png"):
+    with pytest.raises(DataError, match=r"mc_test\.jsonl: item 1 \(id 'mc0'\): image not found: .*none\.png"):
+        load_items("mc", path)
+    truncated = tmp_path / "images" / "truncated.png"
+    truncated.write_bytes((tmp_path / "images" / "0.png").read_bytes()[:60])
+    path = write_benchmark(tmp_path, "mc", [{**item, "image": "images/truncated.png"}])
+    with pytest.raises(DataError, match=r"mc_test\.jsonl: item 1 \(id 'mc0'\): image unreadable: .*truncated\.png"):
         load_items("mc", path)
     with pytest.raises(ValueError, match="unknown benchmark"):
         load_items("gqa", path)

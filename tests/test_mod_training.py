@@ -48,10 +48,10 @@ def distillation_data(models, records, image_root, tokens="response"):
     return dataset, DistillationCollator(processor.tokenizer.pad_token_id)
 
 
-def first_step(model, dataset, collator, objective, tmp_path):
+def first_step(model, dataset, collator, objective):
     """The loss curve's first point: one step over the whole dataset as one batch, logged before the update."""
     settings = TrainSettings(learning_rate=1e-3, epochs=1, batch_size=len(dataset), seed=0)
-    summary = train(model, dataset, collator, settings, tmp_path, loss=objective)
+    summary = train(model, dataset, collator, settings, loss=objective)
     assert summary["global_steps"] == 1
     return summary["loss_curve"][0]
 
@@ -67,7 +67,7 @@ def test_kl_in_the_trainer_equals_the_loss_function_on_the_same_batch(models, re
     inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values")}
     with torch.no_grad():
         expected = mimic_distillation_loss(student(**inputs).logits, teacher(**inputs).logits, batch["labels"])
-    point = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher=teacher), tmp_path)
+    point = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher=teacher))
     assert point["kl"] == pytest.approx(expected.item(), rel=1e-5)
     assert point["loss"] == pytest.approx(point["kl"]) and "ce" not in point and "aux" not in point
     assert not any(parameter.requires_grad for parameter in teacher.parameters()) and not teacher.training
@@ -96,11 +96,9 @@ def test_online_and_offline_teachers_give_nearly_the_same_loss(models, records, 
     dataset, collator = distillation_data(models, records, benchmark_files["mc"].parent, "all")
     k = student.get_output_embeddings().out_features - 1
     write_teacher_top_k(teacher, dataset, collator, tmp_path / "logits", k=k, batch_size=3)
-    online = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher=teacher),
-                        tmp_path / "online")
+    online = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher=teacher))
     reader = TeacherLogitsReader(tmp_path / "logits")
-    offline = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher_top_k=reader),
-                         tmp_path / "offline")
+    offline = first_step(copy.deepcopy(student), dataset, collator, MimicDistillation(teacher_top_k=reader))
     assert offline["kl"] == pytest.approx(online["kl"], abs=2e-4)
 
 
@@ -122,7 +120,7 @@ def test_the_aux_loss_is_added_once_to_ce_and_kl(models, records, benchmark_file
     with recorded_router_logits(moe) as router_logits, torch.no_grad():
         moe(**{key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values")})
     expected_aux = router_aux_loss(moe, router_logits, batch["attention_mask"]).item()
-    point = first_step(moe, dataset, collator, MimicDistillation(teacher=teacher, cross_entropy=True), tmp_path)
+    point = first_step(moe, dataset, collator, MimicDistillation(teacher=teacher, cross_entropy=True))
     assert point["aux"] == pytest.approx(expected_aux, rel=1e-5) and point["aux"] > 0
     assert point["loss"] == pytest.approx(point["kl"] + point["ce"] + point["aux"], rel=1e-6)
 
@@ -148,13 +146,12 @@ def test_dpo_through_the_trainer_starts_at_log_2_for_a_copy_of_the_reference(mod
     _, teacher = models
     dataset, collator = preference_data(models, benchmark_files)
     point = first_step(copy.deepcopy(teacher).requires_grad_(True), dataset, collator,
-                       PreferenceDistillation(teacher, beta=0.1),
-                       tmp_path / "dense")
+                       PreferenceDistillation(teacher, beta=0.1))
     assert point["dpo"] == pytest.approx(math.log(2), abs=1e-6) and point["loss"] == point["dpo"]
     assert point["reward_margin"] == pytest.approx(0.0, abs=1e-6)
     # the upcycled copy computes the same logits, so the same DPO term, and adds its aux term once
     moe = upcycle_llava(teacher, num_experts=4, top_k=2)
-    point = first_step(moe, dataset, collator, PreferenceDistillation(teacher, beta=0.1), tmp_path / "moe")
+    point = first_step(moe, dataset, collator, PreferenceDistillation(teacher, beta=0.1))
     assert point["dpo"] == pytest.approx(math.log(2), abs=1e-5)
     assert point["loss"] == pytest.approx(point["dpo"] + point["aux"], rel=1e-6) and point["aux"] > 0
 

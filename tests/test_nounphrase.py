@@ -193,9 +193,20 @@ def test_malformed_records_are_rejected_with_reasons(noun_chunker, tmp_path):
     assert read_json(paths["report"]) == report
 
 
-def test_invalid_json_names_the_line(tmp_path):
+def test_a_malformed_line_goes_to_the_rejects_under_the_reject_rate_limit(tmp_path, noun_chunker):
     captions_path = tmp_path / "captions.jsonl"
-    lines = [json.dumps(record) for record in caption_records(SHAPE_CAPTIONS[:2])] + ['{"id": "x", "caption": ']
+    lines = [json.dumps(record) for record in caption_records(SHAPE_CAPTIONS)] + ['{"id": "x", "caption": ', "[1, 2]"]
     captions_path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"captions\.jsonl:3"):
-        filter_captions(captions_path, tmp_path / "o", tmp_path / "r", tmp_path / "j", progress=False)
+    paths = {key: tmp_path / key for key in ("out", "report", "rejects")}
+    report = filter_captions(captions_path, paths["out"], paths["report"], paths["rejects"], progress=False,
+                             num_workers=1, num_shards=1, max_reject_rate=2 / 14)
+    assert report["raw_pairs"] == 14 and report["rejected_pairs"]["total"] == 2
+    rejects = list(read_jsonl(paths["rejects"]))
+    assert rejects[0] == {"reason": "invalid JSON (Expecting value)", "source": f"{captions_path}:13",
+                          "record": {"line": 13, "text": '{"id": "x", "caption": '}}
+    assert rejects[1]["reason"] == "expected a JSON object, got list" and rejects[1]["record"]["line"] == 14
+    assert len(list(read_jsonl(paths["out"]))) == report["kept_pairs"] > 0
+    with pytest.raises(DataError, match=r"captions\.jsonl: 2 of 14 records rejected \(14\.3%\), more than "
+                                        r"`max_reject_rate` 10\.0% .*first: .*captions\.jsonl:13: invalid JSON"):
+        filter_captions(captions_path, paths["out"], paths["report"], paths["rejects"], progress=False,
+                        num_workers=1, num_shards=1, max_reject_rate=0.1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import merged_config, reordered_config
 from mmdistill.comd.baselines import answer_count
 
 from mmdistill.provenance import hash_path
@@ -347,7 +348,7 @@ def test_provenance_records_match_the_artifacts(workdir):
         record = json.loads(record_file.read_text())
         for path, digest in record["outputs"].items():
             assert hash_path(workdir / path) == digest, f"{record_file}: {path} changed after its job"
-        assert record["code"]["commit"] and record["packages"]["transformers"]
+        assert len(record["code"]["commit"]) == 40 and record["packages"]["transformers"]  # a clone has a commit
     teacher = json.loads((workdir / "results/provenance/models/teacher.json").read_text())
     assert teacher["rule"] == "teacher_instruct"
     tiny = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
@@ -360,6 +361,19 @@ def test_provenance_records_match_the_artifacts(workdir):
         assert json.loads((workdir / f"results/provenance/{artifact}.json").read_text())["seed"] == 1, artifact
     default_seed = yaml.safe_load((ROOT / "config.yaml").read_text())["seed"]  # the world's and the teacher's
     assert json.loads((workdir / "results/provenance/scores/teacher/mc.json.json").read_text())["seed"] == default_seed
+
+
+def test_audit_walks_table1_down_to_the_raw_world_and_every_output_has_a_record(workdir):
+    """The input-to-upstream chain, not only output hashes: audit follows table 1 to the toy world's first job."""
+    result = subprocess.run([sys.executable, "-m", "mmdistill", "audit", "results/table1.csv", "--directory",
+                             str(workdir)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rule in ("benchmark_table", "evaluate", "downstream_finetune", "comd_instruction_tuning", "teacher_instruct",
+                 "student_stage1", "noun_phrase_filter", "toy_scenes"):
+        assert f"[{rule}]" in result.stdout, rule
+    for record_file in (workdir / "results" / "provenance").rglob("*.json"):
+        for output in json.loads(record_file.read_text())["outputs"]:
+            assert (workdir / "results/provenance" / f"{Path(output).relative_to('results')}.json").is_file(), output
 
 
 def test_stage_bench_sums_every_jobs_startup_and_compute(workdir):
@@ -396,6 +410,16 @@ def _planned_jobs(workdir, *configfiles, target="all") -> dict[str, int]:
 
 def test_nothing_reruns_when_nothing_changed(workdir):
     assert _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml") == {}
+
+
+def test_a_reordered_config_plans_nothing_on_the_whole_run(workdir, tmp_path):
+    """Every mapping of the whole config reordered and every whole number written as a float (as a YAML tool that
+    sorts keys would save it) plans nothing, on every rule's params (tests/test_reruns.py: on a cheap run)."""
+    config = merged_config(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                           yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text()))
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(reordered_config(config), sort_keys=False))
+    assert _planned_jobs(workdir, reordered) == {}
 
 
 def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):

@@ -1,6 +1,13 @@
-"""The one training loop: it learns, it is reproducible, and stages freeze what they should."""
+"""The one training loop: it learns, it is reproducible, stages freeze what they should, it stops at the first
+non-finite loss or weight, and a killed run resumes to the same weights."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -65,6 +72,137 @@ def test_set_trainable_freezes_all_but_the_named_parts(tiny_checkpoint):
     assert counts["projector"] == sum(p.numel() for p in model.model.multi_modal_projector.parameters())
     with pytest.raises(ValueError, match="unknown trainable part"):
         set_trainable(model, ["decoder"])
+
+
+class _NaNAtCall:
+    """The model's own loss, but NaN from the `at`-th call on."""
+
+    components = ()
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def __call__(self, model, inputs):
+        self.calls += 1
+        loss = model(**inputs).loss
+        return (loss * float("nan") if self.calls >= self.at else loss), {}
+
+
+def _tiny_lm(corpus):
+    from transformers import AutoTokenizer
+
+    from mmdistill.models.toy import tiny_llama
+    from mmdistill.training import TextCollator, TextDataset
+
+    tokenizer = AutoTokenizer.from_pretrained(corpus / "tokenizer")
+    torch.manual_seed(0)
+    model = tiny_llama(tokenizer, max_positions=64, **ARCHITECTURE)
+    return model, TextDataset(TEXTS, tokenizer, 64), TextCollator(tokenizer.pad_token_id)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_stage_and_step(corpus, tmp_path):
+    from mmdistill.checkpoints import checkpointing
+    from mmdistill.training import NonFiniteError, TrainSettings, train
+
+    model, dataset, collator = _tiny_lm(corpus)
+    settings = TrainSettings(learning_rate=1e-2, epochs=1, batch_size=16, seed=0)
+    with checkpointing(tmp_path / "work", 100, "rule student_stage1 {\"seed\": \"0\"}"):
+        with pytest.raises(NonFiniteError, match=r'rule student_stage1 \{"seed": "0"\}: non-finite loss \(nan\) '
+                                                 r"at step 3 of 8; training stopped, nothing is saved"):
+            train(model, dataset, collator, settings, loss=_NaNAtCall(3))
+
+
+def test_a_non_finite_parameter_stops_training_naming_it(corpus):
+    from mmdistill.training import NonFiniteError, _FiniteParameters
+
+    model, _, _ = _tiny_lm(corpus)
+    guard = _FiniteParameters("rule toy_llm")
+    guard.on_step_end(None, SimpleNamespace(global_step=4, max_steps=9), None, model=model)  # finite: passes
+    with torch.no_grad():
+        model.lm_head.weight[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match="rule toy_llm: parameter lm_head.weight is not finite after step 4 of 9"):
+        guard.on_step_end(None, SimpleNamespace(global_step=4, max_steps=9), None, model=model)
+
+
+def test_nan_weights_are_never_saved(tiny_checkpoint, benchmark_files, tmp_path):
+    """A model whose weights hold a NaN stops at step 1 of its stage, before its output is written."""
+    from mmdistill.models.llava import load_llava, save_llava
+    from mmdistill.stages import train_llava_stage
+    from mmdistill.training import NonFiniteError
+
+    model, processor = load_llava(tiny_checkpoint)
+    with torch.no_grad():
+        model.model.multi_modal_projector.linear_1.weight[0, 0] = float("nan")
+    save_llava(model, processor, tmp_path / "nan_init")
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"id": f"r{i}", "image": "images/0.png", "conversations": [
+        {"from": "human", "value": "<image>\nwhat color is the circle ?"}, {"from": "gpt", "value": "red"}]}
+        for i in range(8)]))
+    with pytest.raises(NonFiniteError, match="non-finite loss .* at step 1 "):
+        train_llava_stage(tmp_path / "out", data, "conversations", benchmark_files["mc"].parent, ["projector"],
+                          {"learning_rate": 1e-3, "epochs": 1, "batch_size": 4}, seed=0,
+                          init_checkpoint=tmp_path / "nan_init")
+    assert not (tmp_path / "out").exists()
+
+
+RESUMABLE_RUN = """
+import sys
+from pathlib import Path
+from mmdistill.checkpoints import checkpointing
+from mmdistill.stages import train_toy_llm
+corpus, output, work = map(Path, sys.argv[1:4])
+architecture = {"hidden_size": 32, "num_layers": 1, "num_heads": 2}
+train_config = {"learning_rate": 1e-2, "epochs": 12, "batch_size": 16}
+with checkpointing(work, 3, "test"):
+    summary = train_toy_llm(corpus / "tokenizer", corpus / "text.jsonl", output, architecture, 64, train_config, 0)
+print("resumed_from_step", summary.get("resumed_from_step"))
+"""
+
+
+def _resumable(corpus, output, work):
+    return subprocess.Popen([sys.executable, "-c", RESUMABLE_RUN, str(corpus), str(output), str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_training_killed_with_sigkill_resumes_to_the_same_weights(corpus, tmp_path):
+    from mmdistill.checkpoints import latest_checkpoint
+
+    work = tmp_path / "work"
+    killed = _resumable(corpus, tmp_path / "resumed", work)
+    deadline = time.monotonic() + 300
+    while killed.poll() is None and time.monotonic() < deadline:
+        latest = latest_checkpoint(work / "train1")
+        if latest is not None and int(latest.name.split("-")[1]) >= 9:
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the run finished before it could be killed: " + killed.stderr.read()[-2000:]
+    assert not (tmp_path / "resumed").exists()
+    rerun = _resumable(corpus, tmp_path / "resumed", work)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err[-3000:]
+    resumed_from = int(out.split()[-1])
+    assert resumed_from >= 9
+    uninterrupted = train_toy_llm(corpus / "tokenizer", corpus / "text.jsonl", tmp_path / "uninterrupted",
+                                  ARCHITECTURE, 64, {**TRAIN, "epochs": 12}, 0)
+    assert uninterrupted["global_steps"] > resumed_from
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    reference = load_file(tmp_path / "uninterrupted" / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[name], reference[name]) for name in reference)
+
+
+def test_processes_a_job_starts_inherit_its_checkpointing(tmp_path):
+    """Training launched in child processes (torchrun, one per GPU) checkpoints into the job's work folder too."""
+    from mmdistill.checkpoints import active, checkpointing
+
+    probe = "from mmdistill.checkpoints import active; a = active(); print(a.directory, a.every_steps, a.stage)"
+    with checkpointing(tmp_path / "work", 5, "rule teacher_instruct"):
+        child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert child.stdout.split(maxsplit=2) == [str(tmp_path / "work"), "5", "rule teacher_instruct\n"]
+    assert active() is None and "MMDISTILL_WORK_DIR" not in os.environ
 
 
 def test_gradient_checkpointing_is_a_train_key_and_leaves_the_loss_curve(corpus):

@@ -144,6 +144,14 @@ def test_real_benchmarks_with_the_reference_judge_is_a_config_error(tmp_path):
     assert "`evaluation.open_ended_judge`" in result.stderr + result.stdout
 
 
+def test_evaluation_declares_the_benchmark_images_as_input():
+    result = snakemake("-n", "--forceall", "results/scores/teacher/mc.json")
+    assert result.returncode == 0, result.stderr
+    jobs = (result.stdout + result.stderr).split("\nrule ")
+    evaluate = next(job for job in jobs if job.startswith("evaluate:"))
+    assert "results/world/images" in evaluate.split("output:")[0]
+
+
 def stand_in_files(tmp_path, paper_config):
     """The paper config with every data and model path pointed at an empty stand-in under `tmp_path`."""
     config = yaml.safe_load((ROOT / paper_config).read_text())

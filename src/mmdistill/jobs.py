@@ -5,25 +5,36 @@ Scripts are called by Snakemake's `script:` directive and do
     with snakemake_job(snakemake) as job:
         ... job.params["..."], job.input, job.output, job.log ...
 
-On success a provenance record is written for the job's outputs (see
-`mmdistill.provenance`); on failure the exception propagates and Snakemake removes
-the partial outputs.
+On success a provenance record is written at the record path of each of the job's
+outputs (see `mmdistill.provenance`); on failure the exception propagates and
+Snakemake removes the partial outputs.
+
+Training inside a job checkpoints every `checkpoint_steps` (config) optimizer steps
+into the job's work folder, `results/work/<rule>/<key>/`, which is not an output, so
+it survives a kill, a crash or a SLURM retry; the rerun resumes from it. The key hashes
+the rule, wildcards, params and each input's path, size and mtime: a job whose inputs
+or params changed starts afresh. The folder is deleted when the job succeeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from mmdistill.provenance import build_record, now, record_path
+from mmdistill.provenance import HashCache, build_record, git_state, now, write_records
 from mmdistill.seeding import seed_everything
+from mmdistill.checkpoints import checkpointing
 from mmdistill.timing import job_timing, process_age
+
+WORK_ROOT = "results/work"
 
 
 def _plain(value: Any) -> Any:
@@ -72,6 +83,20 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+def _stat(path: str) -> list:
+    """Path, size and mtime of a file, or of every file of a directory: cheap, and changes when the content does."""
+    target = Path(path)
+    files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else [target]
+    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.exists()]
+
+
+def work_dir(rule: str, wildcards: dict, params: dict, inputs: list[str]) -> Path:
+    """The job's work folder: one per rule, wildcards, params and input state (see the module's docstring)."""
+    key = json.dumps({"rule": rule, "wildcards": wildcards, "params": params,
+                      "inputs": [_stat(path) for path in inputs]}, sort_keys=True)
+    return Path(WORK_ROOT) / rule / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 @contextmanager
 def snakemake_job(smk) -> Iterator[Job]:
     entered, startup = time.time(), process_age()
@@ -85,20 +110,25 @@ def snakemake_job(smk) -> Iterator[Job]:
     log.info("rule %s wildcards %s", smk.rule, dict(smk.wildcards.items()))
     log.info("params %s", json.dumps(params, sort_keys=True))
     job = Job(smk.rule, smk.input, smk.output, params, dict(smk.wildcards.items()), int(smk.threads), log)
-    yield job
-    outputs = [str(p) for p in smk.output]
+    every = smk.config.get("checkpoint_steps")
+    work = work_dir(smk.rule, job.wildcards, params, [str(p) for p in smk.input])
+    stage = f"rule {smk.rule}" + (f" {json.dumps(job.wildcards, sort_keys=True)}" if job.wildcards else "")
+    with checkpointing(work, every, stage) if every else nullcontext():
+        yield job
+    shutil.rmtree(work, ignore_errors=True)
+    code, patch = git_state()
     record = build_record(
         rule=smk.rule,
         wildcards=job.wildcards,
         params=params,
         inputs=[str(p) for p in smk.input],
-        outputs=outputs,
+        outputs=[str(p) for p in smk.output],
         seed=seed,
         started=started,
         finished=now(),
+        code=code,
+        hasher=HashCache().hash_path,
     )
     record["timing"] = job_timing(entered, startup)
-    destination = record_path(outputs[0])
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    log.info("provenance written to %s", destination)
+    destinations = write_records(record, patch)
+    log.info("provenance written to %s", ", ".join(map(str, destinations)))

@@ -6,7 +6,6 @@ which parameters are trainable.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -84,9 +83,7 @@ def train_toy_clip(tokenizer_dir, captions_path, image_root, output_dir, image_s
     image_processor = clip_image_processor(image_size)
     dataset = ImageCaptionDataset(list(read_jsonl(captions_path)), image_root, tokenizer, image_processor,
                                   max_length=tokenizer.model_max_length)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, ImageCaptionCollator(tokenizer.pad_token_id),
-                        settings_from_config(train_config, seed), work_dir)
+    summary = train(model, dataset, ImageCaptionCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed))
     model.save_pretrained(output_dir)
     image_processor.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
@@ -103,9 +100,7 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
     model = tiny_llama(tokenizer, max_positions=max_positions, **architecture)
     texts = [record["text"] for record in read_jsonl(text_path)]
     dataset = TextDataset(texts, tokenizer, max_length=max_positions)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed),
-                        work_dir)
+    summary = train(model, dataset, TextCollator(tokenizer.pad_token_id), settings_from_config(train_config, seed))
     if is_main_process():
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
@@ -114,7 +109,7 @@ def train_toy_llm(tokenizer_dir, text_path, output_dir, architecture, max_positi
 
 def train_llava_stage(output_dir, data_path, data_format, image_root, trainable, train_config, seed,
                       init_checkpoint=None, vision_tower=None, llm=None, allow_empty=False,
-                      chat_template=DEFAULT_TEMPLATE) -> dict[str, Any]:
+                      chat_template=DEFAULT_TEMPLATE, max_reject_rate=0.0) -> dict[str, Any]:
     """One LLaVA training stage: projector alignment, instruction tuning or fine-tuning.
 
     The model is loaded from `init_checkpoint`, or assembled from `vision_tower` and
@@ -122,7 +117,8 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     or `conversations` (LLaVA-format JSON/JSONL). With `allow_empty`, empty data saves
     the initial model unchanged (a CoMD iteration whose augmentor produced nothing
     valid); otherwise empty data is an error. `chat_template` names the prompt format
-    (`mmdistill.conversation.TEMPLATES`).
+    (`mmdistill.conversation.TEMPLATES`). Records whose image is missing or corrupt go
+    to the summary's `rejects` (the image preflight), up to `max_reject_rate` of the data.
     """
     seed_everything(seed)
     if init_checkpoint is not None:
@@ -147,11 +143,12 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
                                   max_length=model.config.text_config.max_position_embeddings,
-                                  chat_template=chat_template)
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
-                        settings_from_config(train_config, seed), work_dir)
+                                  chat_template=chat_template, source=data_path, max_reject_rate=max_reject_rate)
+    summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
+                    settings_from_config(train_config, seed))
     if is_main_process():
         save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
+    summary["rejects"] = {"total": len(dataset.rejects), "by_reason": dataset.rejects.counts,
+                          "records": [{"source": r["source"], "reason": r["reason"]} for r in dataset.rejects.rejects]}
     return summary

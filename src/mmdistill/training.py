@@ -9,6 +9,7 @@ LLaVA-MoD's distillation stages (`mmdistill.mod.objectives`) all call `train`.
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from mmdistill import checkpoints
 from mmdistill.conversation import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_conversation, from_llava_record, get_template
+from mmdistill.images import preflight
 from mmdistill.launch import world_size
 from mmdistill.seeding import seed_everything
 
@@ -56,7 +59,26 @@ class Objective(Protocol):
     def __call__(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
-class _ObjectiveTrainer(Trainer):
+class NonFiniteError(FloatingPointError):
+    """A non-finite loss or parameter during training; the message names the stage and the step."""
+
+
+class _GuardedTrainer(Trainer):
+    """`Trainer` that stops at the first non-finite loss, naming the stage and the step."""
+
+    def __init__(self, stage: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise NonFiniteError(f"{self.stage}: non-finite loss ({float(loss)}) at step {self.state.global_step + 1} "
+                                 f"of {self.state.max_steps}; training stopped, nothing is saved")
+        return loss
+
+
+class _ObjectiveTrainer(_GuardedTrainer):
     """`Trainer` whose loss is an `Objective`; each term is averaged between two logs, as the loss is."""
 
     loss_is_scaled_for_ga = False  # an objective returns a per-batch mean
@@ -79,25 +101,58 @@ class _ObjectiveTrainer(Trainer):
         super().log(logs, start_time)
 
 
-class _LossHistory(TrainerCallback):
-    def __init__(self, components: tuple[str, ...] = ()) -> None:
-        self.components = components
-        self.records: list[dict[str, float]] = []
+class _FiniteParameters(TrainerCallback):
+    """After every optimizer step: every trainable parameter is finite, or training stops naming it."""
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.records.append({"step": state.global_step, "loss": float(logs["loss"]),
-                                 "learning_rate": float(logs.get("learning_rate", 0.0)),
-                                 **{name: float(logs[name]) for name in self.components if name in logs}})
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad and not torch.isfinite(parameter).all():
+                raise NonFiniteError(f"{self.stage}: parameter {name} is not finite after step {state.global_step} "
+                                     f"of {state.max_steps}; training stopped, nothing is saved")
 
 
-def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: str | Path,
-          loss: Objective | None = None) -> dict[str, Any]:
+class _MarkComplete(TrainerCallback):
+    """Marks a checkpoint complete once the trainer saved it (rank 0, which wrote it)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            (checkpoint / checkpoints.COMPLETE_MARKER).write_text("")
+
+
+def _loss_curve(log_history: list[dict[str, Any]], components: tuple[str, ...]) -> list[dict[str, float]]:
+    """The logged losses (the trainer's state keeps them across a resume)."""
+    return [{"step": entry["step"], "loss": float(entry["loss"]),
+             "learning_rate": float(entry.get("learning_rate", 0.0)),
+             **{name: float(entry[name]) for name in components if name in entry}}
+            for entry in log_history if "loss" in entry]
+
+
+def train(model, dataset: Dataset, collator, settings: TrainSettings, loss: Objective | None = None) -> dict[str, Any]:
     """Train `model` in place on `dataset`; returns a summary with the loss curve.
 
     The objective is the model's own loss, or `loss` when given; then the loss curve
-    also holds the terms it reports (`Objective.components`).
+    also holds the terms it reports (`Objective.components`). A non-finite loss or
+    parameter raises `NonFiniteError` (naming the stage and step) before anything is
+    saved. Inside `checkpointing(...)` (every pipeline job) training saves a checkpoint
+    every N steps to the job's work folder and a rerun resumes from the latest complete
+    one: optimizer, scheduler, RNG states and the position in the data, so the final
+    weights equal an uninterrupted run's.
     """
+    active = checkpoints.active()
+    if active is None:
+        with tempfile.TemporaryDirectory() as work_dir:
+            return _train(model, dataset, collator, settings, loss, Path(work_dir), None, "training")
+    active.calls += 1
+    work_dir = active.directory / f"train{active.calls}"
+    return _train(model, dataset, collator, settings, loss, work_dir, active.every_steps, active.stage)
+
+
+def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | None, work_dir: Path,
+           checkpoint_steps: int | None, stage: str) -> dict[str, Any]:
     seed_everything(settings.seed)
     processes = world_size()
     if settings.batch_size % processes:
@@ -126,31 +181,36 @@ def train(model, dataset: Dataset, collator, settings: TrainSettings, work_dir: 
         activation_checkpointing=settings.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         logging_steps=max(1, steps_per_epoch // 10),
-        save_strategy="no",
+        logging_nan_inf_filter=False,  # a non-finite loss stops training (_GuardedTrainer), never hidden in the log
+        # the newest checkpoint, and the one before it while the newest is being written
+        **({"save_strategy": "steps", "save_steps": checkpoint_steps, "save_total_limit": 2} if checkpoint_steps
+           else {"save_strategy": "no"}),
         report_to=[],
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )
-    history = _LossHistory(loss.components if loss else ())
-    common = {"model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
-              "callbacks": [history]}
-    trainer = Trainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
+    components = loss.components if loss else ()
+    common = {"stage": stage, "model": model, "args": args, "train_dataset": dataset, "data_collator": collator,
+              "callbacks": [_FiniteParameters(stage), _MarkComplete()]}
+    trainer = _GuardedTrainer(**common) if loss is None else _ObjectiveTrainer(loss, **common)
     # An unlaunched setup trains silently in one process, or without DeepSpeed: stop instead.
     if trainer.args.world_size != processes:
         raise RuntimeError(f"{processes} processes were launched, but Trainer trains in {trainer.args.world_size}")
     if settings.deepspeed and not trainer.is_deepspeed_enabled:
         raise RuntimeError(f"DeepSpeed config {settings.deepspeed} is set, but Trainer does not train with DeepSpeed")
-    result = trainer.train()
+    resume = checkpoints.latest_checkpoint(work_dir) if checkpoint_steps else None
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return {
         "train_loss": float(result.training_loss),
         "global_steps": int(result.global_step),
         "examples": len(dataset),
         "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
-        "loss_curve": history.records,
+        "loss_curve": _loss_curve(trainer.state.log_history, components),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
         "processes": trainer.args.world_size,
         "deepspeed": trainer.is_deepspeed_enabled,
+        **({"resumed_from_step": int(resume.name.split("-")[1])} if resume else {}),
     }
 
 
@@ -168,14 +228,19 @@ class ConversationDataset(Dataset):
 
     A record without an `image` (or with `image: null`) is text-only: its conversation has
     no image tokens and its item no `pixel_values` (LLaVA-80K and ScienceQA mix both kinds).
+    The image preflight (`mmdistill.images.preflight`) runs first: records whose image is
+    missing or corrupt go to `self.rejects`; more than `max_reject_rate` of them (default
+    0: any) is a `DataError` naming `source`, the record and the file.
     """
 
     def __init__(self, records: list[dict], image_root: str | Path, processor, num_image_tokens: int,
-                 max_length: int | None = None, chat_template: str = DEFAULT_TEMPLATE) -> None:
+                 max_length: int | None = None, chat_template: str = DEFAULT_TEMPLATE,
+                 source: str | Path = "training data", max_reject_rate: float = 0.0) -> None:
         self.examples = []
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
         template = get_template(chat_template)
+        records, self.rejects = preflight(records, image_root, source, max_reject_rate)
         for record in records:
             questions, answers = from_llava_record(record)
             image = record.get("image")

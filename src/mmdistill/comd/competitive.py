@@ -41,7 +41,7 @@ from typing import Any
 
 from mmdistill.conversation import from_llava_record, strip_image_placeholder
 from mmdistill.generation import GenerationBackend, GenerationRequest
-from mmdistill.io import RejectLog
+from mmdistill.io import DataError, RejectLog
 from mmdistill.roles import (
     JUDGE_SCORE_MAX,
     JUDGE_SCORE_MIN,
@@ -94,7 +94,10 @@ def _check_unique_ids(records: Iterable[dict], what: str) -> None:
         seen.add(record["id"])
 
 
-def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
+TEXT_ONLY = "text-only record (no image): CoMD's pools hold questions about an image"
+
+
+def seed_pool(llava_records: Iterable[dict], rejects: RejectLog | None = None, source: str = "the seed set") -> list[dict]:
     """D_T of eq. (4): LLaVA multi-turn conversations as single-turn questions, answers removed.
 
     Turn t (counted from 1) of record r becomes ``{"id": f"{r['id']}-q{t}", "image",
@@ -105,11 +108,15 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
     which is None for questions outside the toy language. The same list
     initialises both the tuning pool and the cache pool (§3.3). Duplicate ids are
     an error. The pools hold image instructions (V, X): a text-only record of a mixed
-    seed set (LLaVA-665K) is left out (`text_only_records` counts them).
+    seed set (LLaVA-665K) is left out (`text_only_records` counts them), and goes to
+    `rejects` with reason TEXT_ONLY when one is given. An empty pool is an error: every
+    iteration would train on nothing and copy the stage-1 student.
     """
     pool = []
     for record in llava_records:
         if record.get("image") is None:
+            if rejects is not None:
+                rejects.add(TEXT_ONLY, record, source)
             continue
         questions, _answers = from_llava_record(record)
         tasks = record.get("tasks")
@@ -120,6 +127,10 @@ def seed_pool(llava_records: Iterable[dict]) -> list[dict]:
             task = tasks[turn - 1] if tasks is not None else task_type_of(question)
             pool.append(instruction_record(f"{record['id']}-q{turn}", record["image"], question, task,
                                            parent=None, iteration=0))
+    if not pool:
+        raise DataError(f"{source}: no questions about an image (empty seed set"
+                        + (f", {len(rejects)} text-only records left out)" if rejects else ")")
+                        + "; every CoMD iteration would copy the stage-1 student")
     _check_unique_ids(pool, "seed pool")
     return pool
 

@@ -91,6 +91,10 @@ def assessment_settings(stage2: dict[str, Any], generation: dict[str, Any]) -> d
     return {**stage2, "max_new_tokens": generation["max_new_tokens"], "temperature": dict(generation["temperature"])}
 
 
+class JudgeFailedError(RuntimeError):
+    """The assessor parsed no judgement at all in an iteration: the loop would stall, copying the student."""
+
+
 def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, iteration: int,
                        tuning_pool: list[dict], cache_pool: list[dict], teacher_answers: dict[str, str],
                        image_root, outputs: dict[str, Any], settings: dict[str, Any], seed: int,
@@ -116,7 +120,8 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     assessment_teacher_answers (the answers judged, with their draw), tuning_pool,
     cache_pool, rejects, report. Judgements and failures record the draw as
     "teacher_answer_draw". `checkpoints` (role -> path) goes into the report. Returns the
-    iteration report.
+    iteration report. When the judge fails on every instruction, `JudgeFailedError` stops
+    the job before anything is written.
     """
     temperatures, max_new_tokens = settings["temperature"], settings["max_new_tokens"]
     draw = settings["assess_teacher_answers"]
@@ -128,6 +133,11 @@ def assess_and_augment(teacher: GenerationBackend, student: GenerationBackend, i
     judgements, failures = competitive.assess(teacher, cache_pool, teacher_answers, student_answers, image_root,
                                        temperatures["assessor"], max_new_tokens,
                                        settings["judge_max_retries"], tau=settings["tau"])
+    if failures and not judgements:
+        raise JudgeFailedError(
+            f"iteration {iteration}: the judge failed on all {len(failures)} instructions of the cache pool "
+            f"({settings['judge_max_retries']} retries each; first: {failures[0]['id']!r}, {failures[0]['reason']}); "
+            "stopping instead of training the next student on an unchanged pool")
     judgements = [{**record, "teacher_answer_draw": draw} for record in judgements]
     failures = [{**record, "teacher_answer_draw": draw} for record in failures]
     difficult, easy = competitive.split_by_difficulty(cache_pool, judgements)

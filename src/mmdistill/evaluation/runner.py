@@ -40,6 +40,7 @@ from mmdistill.evaluation.scoring import (
     yes_no_statistics,
 )
 from mmdistill.conversation import DEFAULT_TEMPLATE
+from mmdistill.images import decode_problem
 from mmdistill.io import DataError, read_jsonl, write_json
 
 TEMPLATE_DIR = Path(__file__).parent / "tasks"
@@ -78,13 +79,18 @@ def load_items(benchmark: str, data_file: str | Path) -> list[dict]:
     data_file = Path(data_file)
     required = ("id", "question", "answer", *spec.axes)
     items = []
+    decoded: set[str] = set()  # each image is decoded once (the preflight); a test item is never dropped
     for line, item in enumerate(read_jsonl(data_file), start=1):
         where = f"{data_file}: item {line}"
         for key in required:
             if key not in item:
                 raise DataError(f"{where}: missing key {key!r}")
-        if item.get("image") is not None and not (data_file.parent / item["image"]).is_file():
-            raise DataError(f"{where}: image {item['image']!r} not found under {data_file.parent}")
+        image = item.get("image")  # None: a text-only item (ScienceQA has them)
+        if image is not None and image not in decoded:
+            problem = decode_problem(data_file.parent / image)
+            if problem is not None:
+                raise DataError(f"{where} (id {item['id']!r}): {problem}")
+            decoded.add(image)
         answer = str(item["answer"]).strip().lower()
         if spec.kind == "multiple_choice":
             options = item.get("options")

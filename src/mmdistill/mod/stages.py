@@ -21,7 +21,6 @@ offline (`logits_dir`, its stored top-k, `mmdistill.mod.teacher_logits`), as
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -175,9 +174,7 @@ def _nonempty(records: list[dict], path) -> list[dict]:
 def _train_and_save(model, processor, dataset, collator, objective, trainable, train_config, seed,
                     output_dir) -> dict[str, Any]:
     parts = set_trainable(model, list(trainable))
-    with tempfile.TemporaryDirectory() as work_dir:
-        summary = train(model, dataset, collator, settings_from_config(train_config, seed), Path(work_dir),
-                        loss=objective)
+    summary = train(model, dataset, collator, settings_from_config(train_config, seed), loss=objective)
     if is_main_process():
         save_llava(model, processor, output_dir)
     return {**summary, "trainable_parts": parts, "parameters": parameter_counts(model)}
