@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint bench report clean
+.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint fmt bench report clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -59,6 +59,10 @@ dry-run: venv
 
 lint: venv
 	$(BIN)/snakemake --lint
+
+# The Snakefile and rules in snakefmt's format (tests/test_format.py checks it).
+fmt: venv
+	$(BIN)/snakefmt Snakefile rules
 
 bench: venv
 	$(BIN)/python benchmarks/bench_nounphrase.py

@@ -7,7 +7,9 @@ import sys
 # The pipeline's logic is the `mmdistill` package in src/; jobs import it from there.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+)
 
 
 configfile: os.path.join(workflow.basedir, "config.yaml")

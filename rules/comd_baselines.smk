@@ -6,17 +6,19 @@
 rule unidirectional_data:
     """Teacher answers to the initial pool, repeated to as many examples as CoMD trained on."""
     input:
-        initial=lambda wildcards: stage2_file(wildcards.seed, "main", 1, "tuning_data.json"),
+        initial=lambda wildcards: stage2_file(
+            wildcards.seed, "main", 1, "tuning_data.json"
+        ),
         comd_data=lambda wildcards: main_tuning_data(wildcards.seed),
     output:
         data=f"{SEEDED_COMD}/unidirectional/tuning_data.json",
         report=f"{SEEDED_COMD}/unidirectional/report.json",
-    params:
-        seed=lambda wildcards: int(wildcards.seed),
     log:
         log_path("unidirectional_data", "seed{seed}"),
     conda:
         "../envs/train.yaml"
+    params:
+        seed=lambda wildcards: int(wildcards.seed),
     script:
         "../scripts/unidirectional_data.py"
 
@@ -30,6 +32,11 @@ rule unidirectional_tuning:
     output:
         model=directory(f"{SEEDED_MODELS}/unidirectional"),
         summary=f"{SEEDED_MODELS}/unidirectional.training.json",
+    log:
+        log_path("unidirectional_tuning", "seed{seed}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -38,11 +45,6 @@ rule unidirectional_tuning:
         image_root=image_root("instruction_seed_image_root"),
         trainable=["projector", "language_model"],
         train=config["comd"]["stage2"]["train"],
-    log:
-        log_path("unidirectional_tuning", "seed{seed}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -71,6 +73,11 @@ rule without_stage1_tuning:
     output:
         model=directory(f"{SEEDED_MODELS}/comd-no-stage1"),
         summary=f"{SEEDED_MODELS}/comd-no-stage1.training.json",
+    log:
+        log_path("without_stage1_tuning", "seed{seed}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -79,10 +86,5 @@ rule without_stage1_tuning:
         image_root=image_root("instruction_seed_image_root"),
         trainable=["projector", "language_model"],
         train=config["comd"]["stage2"]["train"],
-    log:
-        log_path("without_stage1_tuning", "seed{seed}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"

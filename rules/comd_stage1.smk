@@ -12,15 +12,15 @@ rule noun_phrase_extract:
         source("raw_captions", rules.toy_raw_captions.output.raw),
     output:
         f"{STAGE1}/shards/phrases_{{shard}}.jsonl",
+    log:
+        log_path("noun_phrase_extract", "{shard}"),
+    conda:
+        "../envs/nlp.yaml"
     params:
         shard=lambda wc: int(wc.shard),
         shards=config["comd"]["stage1"]["shards"],
         spacy_model=config["comd"]["stage1"]["spacy_model"],
         batch_size=config["comd"]["stage1"]["spacy_batch_size"],
-    log:
-        log_path("noun_phrase_extract", "{shard}"),
-    conda:
-        "../envs/nlp.yaml"
     script:
         "../scripts/noun_phrase_extract.py"
 
@@ -34,16 +34,16 @@ rule noun_phrase_filter:
         filtered=f"{STAGE1}/filtered_captions.jsonl",
         report=f"{STAGE1}/filter_report.json",
         rejects=f"{STAGE1}/filter_rejects.jsonl",
+    log:
+        log_path("noun_phrase_filter"),
+    conda:
+        "../envs/nlp.yaml"
     params:
         seed=config["seed"],
         spacy_model=config["comd"]["stage1"]["spacy_model"],
         min_frequency=config["comd"]["stage1"]["min_frequency"],
         max_pairs_per_phrase=config["comd"]["stage1"]["max_pairs_per_phrase"],
         max_reject_rate=config["comd"]["stage1"]["max_reject_rate"],
-    log:
-        log_path("noun_phrase_filter"),
-    conda:
-        "../envs/nlp.yaml"
     script:
         "../scripts/noun_phrase_filter.py"
 
@@ -58,6 +58,11 @@ rule student_stage1:
     output:
         model=directory(f"{SEEDED_MODELS}/student_stage1"),
         summary=f"{SEEDED_MODELS}/student_stage1.training.json",
+    log:
+        log_path("student_stage1", "seed{seed}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -66,10 +71,5 @@ rule student_stage1:
         image_root=image_root("raw_captions_image_root"),
         trainable=["projector"],
         train=config["comd"]["stage1"]["train"],
-    log:
-        log_path("student_stage1", "seed{seed}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"

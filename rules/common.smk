@@ -11,34 +11,61 @@ validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="c
 _canonical = canonical_config(config, Path(workflow.basedir) / "config.schema.yaml")
 config.clear()
 config.update(_canonical)
-if (config["evaluation"]["open_ended_judge"] == "reference" and config["data"]["benchmarks"] != "toy"
-        and "open" in config["evaluation"]["benchmarks"]):
-    raise ConfigError("config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
-                      "with real `data.benchmarks` set it to 'teacher' or 'api', or drop 'open' from "
-                      "`evaluation.benchmarks`")
-if config["evaluation"]["open_ended_judge"] == "api" and not config["evaluation"]["judge_api"]["model"]:
-    raise ConfigError("config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name")
+if (
+    config["evaluation"]["open_ended_judge"] == "reference"
+    and config["data"]["benchmarks"] != "toy"
+    and "open" in config["evaluation"]["benchmarks"]
+):
+    raise ConfigError(
+        "config: `evaluation.open_ended_judge`: the reference judge scores against toy scene graphs; "
+        "with real `data.benchmarks` set it to 'teacher' or 'api', or drop 'open' from "
+        "`evaluation.benchmarks`"
+    )
+if (
+    config["evaluation"]["open_ended_judge"] == "api"
+    and not config["evaluation"]["judge_api"]["model"]
+):
+    raise ConfigError(
+        "config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name"
+    )
 
-if (config["models"]["chat_template"] != "toy"
-        and "toy" in (config["models"]["teacher"], config["models"]["student_llm"])):
-    raise ConfigError(f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
-                      "the toy models' word-level tokenizer knows only the 'toy' template")
+if config["models"]["chat_template"] != "toy" and "toy" in (
+    config["models"]["teacher"],
+    config["models"]["student_llm"],
+):
+    raise ConfigError(
+        f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
+        "the toy models' word-level tokenizer knows only the 'toy' template"
+    )
 
 if config["mod"]["preference"]["pairs"] == "rlaif_v" and (
-        "toy" in (config["data"]["preference_pairs"], config["data"]["preference_pairs_image_root"])):
-    raise ConfigError("config: `data.preference_pairs`: `mod.preference.pairs: rlaif_v` needs the RLAIF-V pairs "
-                      "(JSON lines, see mmdistill.adapters) and `data.preference_pairs_image_root` on disk")
+    "toy"
+    in (
+        config["data"]["preference_pairs"],
+        config["data"]["preference_pairs_image_root"],
+    )
+):
+    raise ConfigError(
+        "config: `data.preference_pairs`: `mod.preference.pairs: rlaif_v` needs the RLAIF-V pairs "
+        "(JSON lines, see mmdistill.adapters) and `data.preference_pairs_image_root` on disk"
+    )
 
 if config["mod"]["top_k"] > config["mod"]["experts"]:
-    raise ConfigError(f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
-                      f"`mod.experts` ({config['mod']['experts']})")
+    raise ConfigError(
+        f"config: `mod.top_k`: {config['mod']['top_k']} active experts of "
+        f"`mod.experts` ({config['mod']['experts']})"
+    )
 
 if config["toy_world"]["seed_set_scenes"] > config["toy_world"]["scenes"]["instruct"]:
-    raise ConfigError(f"config: `toy_world.seed_set_scenes`: {config['toy_world']['seed_set_scenes']} is more than "
-                      f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})")
+    raise ConfigError(
+        f"config: `toy_world.seed_set_scenes`: {config['toy_world']['seed_set_scenes']} is more than "
+        f"`toy_world.scenes.instruct` ({config['toy_world']['scenes']['instruct']})"
+    )
 
 TOY = "toy"
-CHAT_TEMPLATE = config["models"]["chat_template"]  # the prompt format of every model (mmdistill.conversation)
+CHAT_TEMPLATE = config["models"][
+    "chat_template"
+]  # the prompt format of every model (mmdistill.conversation)
 WORLD = "results/world"
 MODELS = "results/models"
 BENCHMARKS = ["mc", "seed", "pope", "open"]
@@ -53,9 +80,14 @@ SEED_POOLS = "results/comd/iter0"
 # Models on the summary page. A scored model's id (its path under results/models/ and
 # results/scores/) is `teacher` or `seed<s>/<name>` (see model_id); every id matches SCORED_MODEL_PATTERN.
 SCORED_MODELS = ["teacher", "student_stage1"]
-TEACHERS = ("teacher", "weak_teacher")  # one model each, made with config `seed`; the weak one is LLaVA-MoD table 9's
-SCORED_MODEL_PATTERN = ("teacher|weak_teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1"
-                        "|comd-(main|tau[0-9.]+)-iter[0-9]+|mod-(kd|kd-all|kd-weak|sft)-(dense|e[0-9]+t[0-9]+)(-pref)?)")
+TEACHERS = (
+    "teacher",
+    "weak_teacher",
+)  # one model each, made with config `seed`; the weak one is LLaVA-MoD table 9's
+SCORED_MODEL_PATTERN = (
+    "teacher|weak_teacher|seed[0-9]+/(student_stage1|unidirectional|comd-no-stage1"
+    "|comd-(main|tau[0-9.]+)-iter[0-9]+|mod-(kd|kd-all|kd-weak|sft)-(dense|e[0-9]+t[0-9]+)(-pref)?)"
+)
 
 
 wildcard_constraints:
@@ -85,15 +117,27 @@ def log_path(rule_name, name="job"):
 
 def teacher_checkpoint(teacher="teacher"):
     """The teacher's checkpoint, or LLaVA-MoD table 9's weaker one (`weak_teacher`): toy-built or from `models`."""
-    return f"{MODELS}/{teacher}" if is_toy(config["models"][teacher]) else config["models"][teacher]
+    return (
+        f"{MODELS}/{teacher}"
+        if is_toy(config["models"][teacher])
+        else config["models"][teacher]
+    )
 
 
 def vision_tower_checkpoint():
-    return f"{MODELS}/clip" if is_toy(config["models"]["vision_tower"]) else config["models"]["vision_tower"]
+    return (
+        f"{MODELS}/clip"
+        if is_toy(config["models"]["vision_tower"])
+        else config["models"]["vision_tower"]
+    )
 
 
 def student_llm_checkpoint():
-    return f"{MODELS}/llm_student" if is_toy(config["models"]["student_llm"]) else config["models"]["student_llm"]
+    return (
+        f"{MODELS}/llm_student"
+        if is_toy(config["models"]["student_llm"])
+        else config["models"]["student_llm"]
+    )
 
 
 def model_id(name, seed):
@@ -108,7 +152,11 @@ def model_ids(name):
 
 def model_seed(model):
     """The seed of the jobs that fine-tune or evaluate a model id: its training seed; a teacher's is config `seed`."""
-    return config["seed"] if model in TEACHERS else int(re.match(r"seed(\d+)", model).group(1))
+    return (
+        config["seed"]
+        if model in TEACHERS
+        else int(re.match(r"seed(\d+)", model).group(1))
+    )
 
 
 def model_checkpoint(model):
@@ -125,7 +173,11 @@ def evaluated_checkpoint(model, bench):
 
 def open_ended_judge_checkpoint(bench):
     """The judge model an evaluation needs: the teacher, for open-ended answers when it is the judge."""
-    return teacher_checkpoint() if bench == "open" and config["evaluation"]["open_ended_judge"] == "teacher" else []
+    return (
+        teacher_checkpoint()
+        if bench == "open" and config["evaluation"]["open_ended_judge"] == "teacher"
+        else []
+    )
 
 
 def open_ended_judge_settings(bench):
@@ -138,9 +190,14 @@ def open_ended_judge_settings(bench):
     if name != "teacher":
         return {"name": name}
     generation = config["generation"]
-    return {"name": name, "backend": generation["backend"], "batch_size": generation["batch_size"],
-            "temperature": generation["temperature"]["assessor"], "max_new_tokens": generation["max_new_tokens"],
-            "max_retries": config["comd"]["stage2"]["judge_max_retries"]}
+    return {
+        "name": name,
+        "backend": generation["backend"],
+        "batch_size": generation["batch_size"],
+        "temperature": generation["temperature"]["assessor"],
+        "max_new_tokens": generation["max_new_tokens"],
+        "max_retries": config["comd"]["stage2"]["judge_max_retries"],
+    }
 
 
 def stage2_file(seed, run, k, name):
@@ -160,7 +217,10 @@ def stage2_file(seed, run, k, name):
 
 def main_tuning_data(seed):
     """Every iteration's tuning data of the main CoMD run with training seed `seed`, in iteration order."""
-    return [stage2_file(seed, "main", k, "tuning_data.json") for k in range(1, config["comd"]["stage2"]["iterations"] + 1)]
+    return [
+        stage2_file(seed, "main", k, "tuning_data.json")
+        for k in range(1, config["comd"]["stage2"]["iterations"] + 1)
+    ]
 
 
 def student_model(run, k):
@@ -178,15 +238,21 @@ def student_checkpoint(seed, run, k):
 
 def run_tau(run):
     """The difficulty threshold of a CoMD run: `main` uses comd.stage2.tau, `tau<t>` uses t."""
-    return config["comd"]["stage2"]["tau"] if run == "main" else float(run.removeprefix("tau"))
+    return (
+        config["comd"]["stage2"]["tau"]
+        if run == "main"
+        else float(run.removeprefix("tau"))
+    )
 
 
 def teacher_generation():
     """The generation settings of a CoMD run's teacher answers for training: the teacher's temperature
     only, so the other roles' temperatures are params of the assessments alone."""
     generation = config["generation"]
-    return {**{key: generation[key] for key in ("backend", "batch_size", "max_new_tokens")},
-            "temperature": generation["temperature"]["teacher"]}
+    return {
+        **{key: generation[key] for key in ("backend", "batch_size", "max_new_tokens")},
+        "temperature": generation["temperature"]["teacher"],
+    }
 
 
 def assessment_stage2(run):
@@ -199,7 +265,12 @@ def assessment_stage2(run):
 def tau_runs():
     """One run per comd.tau_ablation value; a value equal to the main run's tau is the main run."""
     main_tau = config["comd"]["stage2"]["tau"]
-    return list(dict.fromkeys("main" if tau == main_tau else f"tau{tau:g}" for tau in config["comd"]["tau_ablation"]))
+    return list(
+        dict.fromkeys(
+            "main" if tau == main_tau else f"tau{tau:g}"
+            for tau in config["comd"]["tau_ablation"]
+        )
+    )
 
 
 def benchmark_file(bench, split):
@@ -218,19 +289,37 @@ def image_root(data_key):
 
 
 def toy_world_params():
-    return {key: config["toy_world"][key] for key in ("image_size", "grid", "min_objects", "max_objects", "text_probability")}
+    return {
+        key: config["toy_world"][key]
+        for key in (
+            "image_size",
+            "grid",
+            "min_objects",
+            "max_objects",
+            "text_probability",
+        )
+    }
 
 
 def comd_models(run):
     """The student after each iteration of a CoMD run."""
-    return [student_model(run, k) for k in range(1, config["comd"]["stage2"]["iterations"] + 1)]
+    return [
+        student_model(run, k)
+        for k in range(1, config["comd"]["stage2"]["iterations"] + 1)
+    ]
 
 
 def comparison_rows():
     """Tables 1-3: (row label, model): teacher, stage-1 student, unidirectional baseline, CoMD per iteration."""
-    return [("teacher", "teacher"), ("student after stage 1", "student_stage1"),
-            ("unidirectional baseline", "unidirectional"),
-            *((f"CoMD iteration {k}", model) for k, model in enumerate(comd_models("main"), start=1))]
+    return [
+        ("teacher", "teacher"),
+        ("student after stage 1", "student_stage1"),
+        ("unidirectional baseline", "unidirectional"),
+        *(
+            (f"CoMD iteration {k}", model)
+            for k, model in enumerate(comd_models("main"), start=1)
+        ),
+    ]
 
 
 def learning_curve_inputs():
@@ -238,25 +327,50 @@ def learning_curve_inputs():
     teacher's, and each training seed's stage 1 and CoMD iterations of the main run."""
     curves = []
     if is_toy(config["models"]["teacher"]):
-        curves += [("teacher", stage, config["seed"], f"{MODELS}/{name}.training.json")
-                   for stage, name in (("alignment", "teacher_aligned"), ("instruction tuning", "teacher"))]
+        curves += [
+            ("teacher", stage, config["seed"], f"{MODELS}/{name}.training.json")
+            for stage, name in (
+                ("alignment", "teacher_aligned"),
+                ("instruction tuning", "teacher"),
+            )
+        ]
     for seed in SEEDS:
-        curves.append(("student stage 1", "stage 1", seed, f"{MODELS}/{model_id('student_stage1', seed)}.training.json"))
-        curves += [("CoMD iterations (main run)", f"iteration {k}", seed, f"{MODELS}/{model_id(model, seed)}.training.json")
-                   for k, model in enumerate(comd_models("main"), start=1)]
+        curves.append(
+            (
+                "student stage 1",
+                "stage 1",
+                seed,
+                f"{MODELS}/{model_id('student_stage1', seed)}.training.json",
+            )
+        )
+        curves += [
+            (
+                "CoMD iterations (main run)",
+                f"iteration {k}",
+                seed,
+                f"{MODELS}/{model_id(model, seed)}.training.json",
+            )
+            for k, model in enumerate(comd_models("main"), start=1)
+        ]
     return curves
 
 
 def evaluated(benchmarks):
     """The benchmarks among `benchmarks` that evaluation.benchmarks asks for."""
-    return [bench for bench in benchmarks if bench in config["evaluation"]["benchmarks"]]
+    return [
+        bench for bench in benchmarks if bench in config["evaluation"]["benchmarks"]
+    ]
 
 
 def score_files(models, benchmarks):
     """Score files of `models` (names) on the evaluated `benchmarks`, one per training seed (the teacher's one),
     model-major: `results/scores/<model id>/<bench>.json`."""
-    return [f"results/scores/{model}/{bench}.json" for name in models for model in model_ids(name)
-            for bench in evaluated(benchmarks)]
+    return [
+        f"results/scores/{model}/{bench}.json"
+        for name in models
+        for model in model_ids(name)
+        for bench in evaluated(benchmarks)
+    ]
 
 
 # LLaVA-MoD (rules/mod_*.smk). Its students are `seed<s>/mod-<recipe>-<architecture>[-pref]`:
@@ -265,15 +379,23 @@ def score_files(models, benchmarks):
 # eq. 6, or its SFT) or `e<N>t<k>` (upcycled to N experts, k active, after eq. 7); `-pref` after
 # preference distillation (eq. 8). All distil on the instruction seed set, with its gold answers.
 MOD = config["mod"]
-MOD_RECIPES = {"kd": "response", "kd-all": "all", "kd-weak": "response"}  # mimic distillation recipes: their tokens
-MOD_RECIPE_TEACHERS = {"kd-weak": "weak_teacher"}  # the teacher a recipe distils from, if not `teacher` (table 9)
+MOD_RECIPES = {
+    "kd": "response",
+    "kd-all": "all",
+    "kd-weak": "response",
+}  # mimic distillation recipes: their tokens
+MOD_RECIPE_TEACHERS = {
+    "kd-weak": "weak_teacher"
+}  # the teacher a recipe distils from, if not `teacher` (table 9)
 MOD_DATA = source("instruction_seed", f"{WORLD}/instruction_seed.json")
 MOD_IMAGES = source("instruction_seed_image_root", f"{WORLD}/images")
 
 
 def mod_recipe(tokens):
     """The mimic distillation recipe that distils `tokens` (response or all)."""
-    return next(recipe for recipe, distilled in MOD_RECIPES.items() if distilled == tokens)
+    return next(
+        recipe for recipe, distilled in MOD_RECIPES.items() if distilled == tokens
+    )
 
 
 def mod_sparse(recipe, experts=MOD["experts"], top_k=MOD["top_k"]):
@@ -281,7 +403,9 @@ def mod_sparse(recipe, experts=MOD["experts"], top_k=MOD["top_k"]):
     return f"mod-{recipe}-e{experts}t{top_k}"
 
 
-MOD_MIMIC = mod_sparse(mod_recipe(MOD["distillation_tokens"]))  # LLaVA-MoD after mimic distillation
+MOD_MIMIC = mod_sparse(
+    mod_recipe(MOD["distillation_tokens"])
+)  # LLaVA-MoD after mimic distillation
 MOD_STUDENT = f"{MOD_MIMIC}-pref"  # LLaVA-MoD: mimic, then preference distillation
 MOD_SFT = "mod-sft-dense"  # the dense SFT student: every MoD table's baseline
 MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
@@ -290,12 +414,17 @@ MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 def mod_reuses_comd_stage1():
     """Initialization (eq. 5) is CoMD's stage 1 (projector only, filtered captions): with mod.init equal to it,
     the stage-1 student of the same seed is that model, and MoD starts from it."""
-    return MOD["init"] == {"trainable": ["projector"], "train": config["comd"]["stage1"]["train"]}
+    return MOD["init"] == {
+        "trainable": ["projector"],
+        "train": config["comd"]["stage1"]["train"],
+    }
 
 
 def mod_init_checkpoint(seed):
     """The initialized student (eq. 5) of training seed `seed`: CoMD's stage-1 student, or rule mod_init's."""
-    return model_checkpoint(model_id("student_stage1" if mod_reuses_comd_stage1() else "mod-init", seed))
+    return model_checkpoint(
+        model_id("student_stage1" if mod_reuses_comd_stage1() else "mod-init", seed)
+    )
 
 
 def mod_teacher_inputs(recipe):
@@ -316,26 +445,37 @@ def mod_pair_inputs(wildcards):
     """What the pairs are made of: the student and the seed set's questions, CoMD's assessment, or
     published RLAIF-V pairs (`data.preference_pairs`)."""
     if MOD["preference"]["pairs"] == "rlaif_v":
-        return {"rlaif_v": config["data"]["preference_pairs"],
-                "rlaif_v_images": config["data"]["preference_pairs_image_root"]}
+        return {
+            "rlaif_v": config["data"]["preference_pairs"],
+            "rlaif_v_images": config["data"]["preference_pairs_image_root"],
+        }
     if MOD["preference"]["pairs"] == "comd_assessment":
         last = config["comd"]["stage2"]["iterations"]
-        return {name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")
-                for name in ("assessment", "judge_failures")}
+        return {
+            name: stage2_file(wildcards.seed, "main", last, f"{name}.jsonl")
+            for name in ("assessment", "judge_failures")
+        }
     student = mod_sparse(wildcards.recipe, wildcards.experts, wildcards.top_k)
-    return {"student": model_checkpoint(model_id(student, wildcards.seed)),
-            "prompts": f"{SEED_POOLS}/tuning_pool.jsonl"}
+    return {
+        "student": model_checkpoint(model_id(student, wildcards.seed)),
+        "prompts": f"{SEED_POOLS}/tuning_pool.jsonl",
+    }
 
 
 def mod_learning_curve_inputs():
     """(panel, series, training seed, training summary) of each LLaVA-MoD stage of the main student and of the
     dense SFT student, per training seed."""
-    stages = [("mimic: dense to dense (eq. 6)", "mimic", f"mod-{MOD_MAIN_RECIPE}-dense"),
-              ("mimic: dense to sparse (eq. 7)", "mimic", MOD_MIMIC),
-              ("preference (eq. 8)", "preference", MOD_STUDENT),
-              ("mimic: dense to dense (eq. 6)", "SFT", MOD_SFT)]
-    return [(panel, series, seed, f"{MODELS}/{model_id(model, seed)}.training.json")
-            for seed in SEEDS for panel, series, model in stages]
+    stages = [
+        ("mimic: dense to dense (eq. 6)", "mimic", f"mod-{MOD_MAIN_RECIPE}-dense"),
+        ("mimic: dense to sparse (eq. 7)", "mimic", MOD_MIMIC),
+        ("preference (eq. 8)", "preference", MOD_STUDENT),
+        ("mimic: dense to dense (eq. 6)", "SFT", MOD_SFT),
+    ]
+    return [
+        (panel, series, seed, f"{MODELS}/{model_id(model, seed)}.training.json")
+        for seed in SEEDS
+        for panel, series, model in stages
+    ]
 
 
 def mod_table_scores(columns, rows):
@@ -355,5 +495,8 @@ def mod_table_checkpoints(rows):
 def mod_pair_reports(rows):
     """The preference pairs reports, one per training seed, of the rows' student after preference distillation."""
     models = [model for _, model in rows if model.endswith("-pref")]
-    return [f"{mod_pairs_dir(seed, model.removesuffix('-pref'))}/preference_report.json" for model in models
-            for seed in SEEDS]
+    return [
+        f"{mod_pairs_dir(seed, model.removesuffix('-pref'))}/preference_report.json"
+        for model in models
+        for seed in SEEDS
+    ]

@@ -11,10 +11,10 @@ rule finetune_data:
         data=lambda wildcards: benchmark_file(wildcards.bench, "train"),
     output:
         data="results/downstream/{bench}_train.json",
-    wildcard_constraints:
-        bench="|".join(BENCHMARKS),
     log:
         log_path("finetune_data", "{bench}"),
+    wildcard_constraints:
+        bench="|".join(BENCHMARKS),
     conda:
         "../envs/train.yaml"
     script:
@@ -30,22 +30,24 @@ rule downstream_finetune:
     output:
         model=directory(f"{MODELS}/finetuned_{{bench}}/{{model}}"),
         summary=f"{MODELS}/finetuned_{{bench}}/{{model}}.training.json",
+    log:
+        log_path("downstream_finetune", "{model}_{bench}"),
     wildcard_constraints:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: model_seed(wildcards.model),
         data_format="conversations",
-        image_root=lambda wildcards: os.path.dirname(benchmark_file(wildcards.bench, "train")),
+        image_root=lambda wildcards: os.path.dirname(
+            benchmark_file(wildcards.bench, "train")
+        ),
         trainable=["projector", "language_model"],
         train=FINETUNE["train"],
-    log:
-        log_path("downstream_finetune", "{model}_{bench}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -53,17 +55,32 @@ rule downstream_finetune:
 rule evaluate:
     """One model on one benchmark's test split, scored by its evaluation.protocol; open-ended ones by the judge."""
     input:
-        checkpoint=lambda wildcards: evaluated_checkpoint(wildcards.model, wildcards.bench),
+        checkpoint=lambda wildcards: evaluated_checkpoint(
+            wildcards.model, wildcards.bench
+        ),
         data=lambda wildcards: benchmark_file(wildcards.bench, "test"),
         # the images the items name (relative to the benchmark folder): hashed into the record, and a rerun trigger
-        images=f"{WORLD}/images" if is_toy(config["data"]["benchmarks"]) else config["data"]["benchmarks"],
-        scenes=rules.toy_scenes.output.scenes if is_toy(config["data"]["benchmarks"]) else [],
+        images=(
+            f"{WORLD}/images"
+            if is_toy(config["data"]["benchmarks"])
+            else config["data"]["benchmarks"]
+        ),
+        scenes=(
+            rules.toy_scenes.output.scenes
+            if is_toy(config["data"]["benchmarks"])
+            else []
+        ),
         judge_model=lambda wildcards: open_ended_judge_checkpoint(wildcards.bench),
     output:
         "results/scores/{model}/{bench}.json",
+    log:
+        log_path("evaluate", "{model}_{bench}"),
     wildcard_constraints:
         model=SCORED_MODEL_PATTERN,
         bench="|".join(BENCHMARKS),
+    conda:
+        "../envs/eval.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: model_seed(wildcards.model),
@@ -72,10 +89,5 @@ rule evaluate:
         protocol=lambda wildcards: config["evaluation"]["protocol"][wildcards.bench],
         open_ended_max_new_tokens=config["evaluation"]["open_ended_max_new_tokens"],
         judge=lambda wildcards: open_ended_judge_settings(wildcards.bench),
-    log:
-        log_path("evaluate", "{model}_{bench}"),
-    threads: max_threads()
-    conda:
-        "../envs/eval.yaml"
     script:
         "../scripts/evaluate.py"

@@ -7,16 +7,20 @@ rule toy_tokenizer:
     """The word-level tokenizer over training texts only: no benchmark test split."""
     input:
         # the seed set's words are the teacher gold's (same scenes, same templates)
-        texts=[f"{WORLD}/raw_captions.jsonl", f"{WORLD}/teacher_gold.json", f"{WORLD}/lm_text.jsonl"]
+        texts=[
+            f"{WORLD}/raw_captions.jsonl",
+            f"{WORLD}/teacher_gold.json",
+            f"{WORLD}/lm_text.jsonl",
+        ]
         + expand(f"{WORLD}/{{bench}}_train.jsonl", bench=BENCHMARKS),
     output:
         directory(f"{MODELS}/tokenizer"),
-    params:
-        max_length=config["toy_models"]["max_positions"],
     log:
         log_path("toy_tokenizer"),
     conda:
         "../envs/train.yaml"
+    params:
+        max_length=config["toy_models"]["max_positions"],
     script:
         "../scripts/toy_tokenizer.py"
 
@@ -30,16 +34,18 @@ rule toy_clip:
     output:
         model=directory(f"{MODELS}/clip"),
         summary=f"{MODELS}/clip.training.json",
+    log:
+        log_path("toy_clip"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         seed=config["seed"],
         image_size=config["toy_world"]["image_size"],
-        architecture={k: v for k, v in config["toy_models"]["clip"].items() if k != "train"},
+        architecture={
+            k: v for k, v in config["toy_models"]["clip"].items() if k != "train"
+        },
         train=config["toy_models"]["clip"]["train"],
-    log:
-        log_path("toy_clip"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/toy_clip.py"
 
@@ -52,17 +58,21 @@ rule toy_llm:
     output:
         model=directory(f"{MODELS}/llm_{{size}}"),
         summary=f"{MODELS}/llm_{{size}}.training.json",
-    wildcard_constraints:
-        size="teacher|weak_teacher|student",
-    params:
-        seed=config["seed"],
-        architecture=lambda wc: {k: v for k, v in config["toy_models"]["llm"][wc.size].items() if k != "train"},
-        max_positions=config["toy_models"]["max_positions"],
-        train=lambda wc: config["toy_models"]["llm"][wc.size]["train"],
     log:
         log_path("toy_llm", "{size}"),
-    threads: max_threads()
+    wildcard_constraints:
+        size="teacher|weak_teacher|student",
     conda:
         "../envs/train.yaml"
+    threads: max_threads()
+    params:
+        seed=config["seed"],
+        architecture=lambda wc: {
+            k: v
+            for k, v in config["toy_models"]["llm"][wc.size].items()
+            if k != "train"
+        },
+        max_positions=config["toy_models"]["max_positions"],
+        train=lambda wc: config["toy_models"]["llm"][wc.size]["train"],
     script:
         "../scripts/toy_llm.py"

@@ -13,7 +13,8 @@ wildcard_constraints:
 
 rule mod_init:
     """Eq. 5: the adaptor alone on captions (CoMD's stage-1 data and machinery). Planned only when mod.init
-    differs from CoMD's stage 1; otherwise CoMD's stage-1 student is the initialization."""
+    differs from CoMD's stage 1; otherwise CoMD's stage-1 student is the initialization.
+    """
     input:
         vision_tower=vision_tower_checkpoint(),
         llm=student_llm_checkpoint(),
@@ -22,6 +23,11 @@ rule mod_init:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-init"),
         summary=f"{SEEDED_MODELS}/mod-init.training.json",
+    log:
+        log_path("mod_init", "seed{seed}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -30,11 +36,6 @@ rule mod_init:
         image_root=image_root("raw_captions_image_root"),
         trainable=MOD["init"]["trainable"],
         train=MOD["init"]["train"],
-    log:
-        log_path("mod_init", "seed{seed}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -49,6 +50,11 @@ rule mod_dense_distillation:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-dense"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-dense.training.json",
+    log:
+        log_path("mod_dense_distillation", "seed{seed}_{recipe}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
@@ -57,11 +63,6 @@ rule mod_dense_distillation:
         teacher_logits=MOD["teacher_logits"]["source"],
         trainable=MOD["dense"]["trainable"],
         train=MOD["dense"]["train"],
-    log:
-        log_path("mod_dense_distillation", "seed{seed}_{recipe}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_dense_distillation.py"
 
@@ -77,6 +78,11 @@ rule mod_sparse_distillation:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}.training.json",
+    log:
+        log_path("mod_sparse_distillation", "seed{seed}_{recipe}_e{experts}t{top_k}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
@@ -88,11 +94,6 @@ rule mod_sparse_distillation:
         aux_loss_coef=MOD["aux_loss_coef"],
         trainable=MOD["sparse"]["trainable"],
         train=MOD["sparse"]["train"],
-    log:
-        log_path("mod_sparse_distillation", "seed{seed}_{recipe}_e{experts}t{top_k}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_sparse_distillation.py"
 
@@ -106,6 +107,11 @@ rule mod_sft_dense:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-sft-dense"),
         summary=f"{SEEDED_MODELS}/mod-sft-dense.training.json",
+    log:
+        log_path("mod_sft_dense", "seed{seed}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -114,11 +120,6 @@ rule mod_sft_dense:
         image_root=image_root("instruction_seed_image_root"),
         trainable=MOD["dense"]["trainable"],
         train=MOD["dense"]["train"],
-    log:
-        log_path("mod_sft_dense", "seed{seed}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -133,6 +134,11 @@ rule mod_sft_sparse:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-sft-e{{experts}}t{{top_k}}"),
         summary=f"{SEEDED_MODELS}/mod-sft-e{{experts}}t{{top_k}}.training.json",
+    log:
+        log_path("mod_sft_sparse", "seed{seed}_e{experts}t{top_k}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
@@ -142,10 +148,5 @@ rule mod_sft_sparse:
         aux_loss_coef=MOD["aux_loss_coef"],
         trainable=MOD["sparse"]["trainable"],
         train=MOD["sparse"]["train"],
-    log:
-        log_path("mod_sft_sparse", "seed{seed}_e{experts}t{top_k}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_sft_sparse.py"

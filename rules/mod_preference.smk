@@ -14,11 +14,20 @@ rule mod_preference_pairs:
         unpack(mod_pair_inputs),
         teacher=teacher_checkpoint(),
         images=MOD_IMAGES,
-        scenes=rules.toy_scenes.output.scenes if is_toy(config["data"]["instruction_seed"]) else [],
+        scenes=(
+            rules.toy_scenes.output.scenes
+            if is_toy(config["data"]["instruction_seed"])
+            else []
+        ),
     output:
         pairs=f"{MOD_PAIRS}/preference_pairs.jsonl",
         rejects=f"{MOD_PAIRS}/preference_rejects.jsonl",
         report=f"{MOD_PAIRS}/preference_report.json",
+    log:
+        log_path("mod_preference_pairs", "seed{seed}_{recipe}_e{experts}t{top_k}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
@@ -28,13 +37,11 @@ rule mod_preference_pairs:
         temperature=MOD["preference"]["temperature"],
         judge_temperature=config["generation"]["temperature"]["assessor"],
         judge_max_retries=config["comd"]["stage2"]["judge_max_retries"],
-        generation={key: config["generation"][key] for key in ("backend", "batch_size", "max_new_tokens")},
+        generation={
+            key: config["generation"][key]
+            for key in ("backend", "batch_size", "max_new_tokens")
+        },
         image_root=image_root("instruction_seed_image_root"),
-    log:
-        log_path("mod_preference_pairs", "seed{seed}_{recipe}_e{experts}t{top_k}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_preference_pairs.py"
 
@@ -50,6 +57,13 @@ rule mod_preference_distillation:
     output:
         model=directory(f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}-pref"),
         summary=f"{SEEDED_MODELS}/mod-{{recipe}}-e{{experts}}t{{top_k}}-pref.training.json",
+    log:
+        log_path(
+            "mod_preference_distillation", "seed{seed}_{recipe}_e{experts}t{top_k}"
+        ),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=lambda wildcards: int(wildcards.seed),
@@ -57,10 +71,5 @@ rule mod_preference_distillation:
         beta=MOD["preference"]["beta"],
         trainable=MOD["preference"]["trainable"],
         train=MOD["preference"]["train"],
-    log:
-        log_path("mod_preference_distillation", "seed{seed}_{recipe}_e{experts}t{top_k}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_preference_distillation.py"

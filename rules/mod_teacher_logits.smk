@@ -7,7 +7,8 @@
 
 rule mod_teacher_logits:
     """Top-k ids, log-probs and residual mass per distilled token (`tokens`: response or all), as shards that
-    stream from disk; bytes per token and the KL of the top-k approximation to the full distribution."""
+    stream from disk; bytes per token and the KL of the top-k approximation to the full distribution.
+    """
     input:
         teacher=lambda wildcards: teacher_checkpoint(wildcards.teacher),
         data=MOD_DATA,
@@ -15,9 +16,14 @@ rule mod_teacher_logits:
     output:
         logits=directory("results/mod/{teacher}_logits/{tokens}"),
         bench="results/bench/{teacher}_logits_{tokens}.json",
+    log:
+        log_path("mod_teacher_logits", "{teacher}_{tokens}"),
     wildcard_constraints:
         tokens="response|all",
         teacher="|".join(TEACHERS),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
@@ -25,10 +31,5 @@ rule mod_teacher_logits:
         tokens=lambda wildcards: wildcards.tokens,
         k=MOD["teacher_logits"]["k"],
         batch_size=MOD["teacher_logits"]["batch_size"],
-    log:
-        log_path("mod_teacher_logits", "{teacher}_{tokens}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/mod_teacher_logits.py"

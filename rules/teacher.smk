@@ -17,6 +17,11 @@ rule teacher_align:
     output:
         model=directory(f"{MODELS}/{{teacher}}_aligned"),
         summary=f"{MODELS}/{{teacher}}_aligned.training.json",
+    log:
+        log_path("teacher_align", "{teacher}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -25,11 +30,6 @@ rule teacher_align:
         image_root=image_root("teacher_gold"),
         trainable=config["teacher"]["align"]["trainable"],
         train=config["teacher"]["align"]["train"],
-    log:
-        log_path("teacher_align", "{teacher}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -42,6 +42,11 @@ rule teacher_instruct:
     output:
         model=directory(f"{MODELS}/{{teacher}}"),
         summary=f"{MODELS}/{{teacher}}.training.json",
+    log:
+        log_path("teacher_instruct", "{teacher}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
@@ -50,11 +55,6 @@ rule teacher_instruct:
         image_root=image_root("teacher_gold"),
         trainable=config["teacher"]["instruct"]["trainable"],
         train=config["teacher"]["instruct"]["train"],
-    log:
-        log_path("teacher_instruct", "{teacher}"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_llava.py"
 
@@ -67,6 +67,11 @@ rule teacher_quality:
         images=rules.toy_scenes.output.images,
     output:
         "results/teacher_quality.json",
+    log:
+        log_path("teacher_quality"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
     params:
         chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
@@ -74,10 +79,5 @@ rule teacher_quality:
         questions_per_scene=config["evaluation"]["teacher_quality_questions_per_scene"],
         probe_train_scenes=config["evaluation"]["probe_train_scenes"],
         generation=config["generation"],
-    log:
-        log_path("teacher_quality"),
-    threads: max_threads()
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/teacher_quality.py"

@@ -7,15 +7,15 @@ rule toy_scenes:
     output:
         scenes=f"{WORLD}/scenes.jsonl",
         images=directory(f"{WORLD}/images"),
+    log:
+        log_path("toy_scenes"),
+    conda:
+        "../envs/world.yaml"
     params:
         seed=config["seed"],
         splits=config["toy_world"]["scenes"],
         held_out_split="bench_test",
         world=toy_world_params(),
-    log:
-        log_path("toy_scenes"),
-    conda:
-        "../envs/world.yaml"
     script:
         "../scripts/toy_scenes.py"
 
@@ -27,13 +27,13 @@ rule toy_raw_captions:
     output:
         raw=f"{WORLD}/raw_captions.jsonl",
         detailed=f"{WORLD}/detailed_captions.jsonl",
-    params:
-        seed=config["seed"],
-        captions_per_scene=config["toy_world"]["captions_per_scene"],
     log:
         log_path("toy_raw_captions"),
     conda:
         "../envs/world.yaml"
+    params:
+        seed=config["seed"],
+        captions_per_scene=config["toy_world"]["captions_per_scene"],
     script:
         "../scripts/toy_raw_captions.py"
 
@@ -44,14 +44,14 @@ rule toy_instruction_seed:
         scenes=rules.toy_scenes.output.scenes,
     output:
         seed_set=f"{WORLD}/instruction_seed.json",
-    params:
-        seed=config["seed"],
-        turns=config["toy_world"]["instruction_turns"],
-        scenes=config["toy_world"]["seed_set_scenes"],
     log:
         log_path("toy_instruction_seed"),
     conda:
         "../envs/world.yaml"
+    params:
+        seed=config["seed"],
+        turns=config["toy_world"]["instruction_turns"],
+        scenes=config["toy_world"]["seed_set_scenes"],
     script:
         "../scripts/toy_instruction_seed.py"
 
@@ -63,16 +63,16 @@ rule toy_instructions:
     output:
         teacher_gold=f"{WORLD}/teacher_gold.json",
         lm_text=f"{WORLD}/lm_text.jsonl",
+    log:
+        log_path("toy_instructions"),
+    conda:
+        "../envs/world.yaml"
     params:
         seed=config["seed"],
         gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
         lm_text_sentences=config["toy_world"]["lm_text_sentences"],
-    log:
-        log_path("toy_instructions"),
-    conda:
-        "../envs/world.yaml"
     script:
         "../scripts/toy_instructions.py"
 
@@ -82,13 +82,17 @@ rule toy_benchmarks:
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
-        expand(f"{WORLD}/{{bench}}_{{split}}.jsonl", bench=BENCHMARKS, split=["train", "test"]),
-    params:
-        seed=config["seed"],
-        items_per_scene=config["toy_world"]["benchmark_items_per_scene"],
+        expand(
+            f"{WORLD}/{{bench}}_{{split}}.jsonl",
+            bench=BENCHMARKS,
+            split=["train", "test"],
+        ),
     log:
         log_path("toy_benchmarks"),
     conda:
         "../envs/world.yaml"
+    params:
+        seed=config["seed"],
+        items_per_scene=config["toy_world"]["benchmark_items_per_scene"],
     script:
         "../scripts/toy_benchmarks.py"
