@@ -133,6 +133,9 @@ def test_llava_mods_paper_config_runs_every_model_job_on_gpus(real_layout):
     assert "mod_table" in {job.rule for job in jobs} and not any(job.rule.startswith("toy_") for job in jobs)
     for job in model_jobs:
         assert parse_gpu_requirements(PlannedJobForPlugin(job))[0] >= 1 and job.threads > 1, job
+    partitions = read_partition_file(ROOT / "slurm" / "partitions.yaml")
+    for job in jobs:
+        assert any(partition.score_job_fit(PlannedJobForPlugin(job)) is not None for partition in partitions), job
 
 
 def test_no_job_asks_more_than_a_node_of_some_partition_has(real_jobs):
