@@ -426,18 +426,18 @@ def test_a_config_edit_reruns_only_the_affected_jobs(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  finetune:\n    train: {learning_rate: 1.0e-3, epochs: 2, batch_size: 16}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    # every model of the tables (the teacher, five CoMD and seven more MoD students per seed) is fine-tuned again
-    # and retested on MC, and the tables that show MC are rebuilt (MoD's 2, 4, 6, 7, 8); nothing upstream reruns
-    assert planned == {"downstream_finetune": 25, "evaluate": 25, "benchmark_table": 1, "tau_table": 1,
-                       "stage1_table": 1, "iteration_figure": 1, "summary": 1, "mod_table": 5, "all": 1}
+    # every model of the tables (the two teachers, five CoMD and eight more MoD students per seed) is fine-tuned
+    # again and retested on MC, and the tables that show MC are rebuilt (MoD's 2, 4, 6, 7, 8, 9); nothing upstream
+    assert planned == {"downstream_finetune": 28, "evaluate": 28, "benchmark_table": 1, "tau_table": 1,
+                       "stage1_table": 1, "iteration_figure": 1, "summary": 1, "mod_table": 6, "all": 1}
 
 
 def test_switching_the_open_ended_judge_rescores_only_open_ended_answers(workdir, tmp_path):
     edit = tmp_path / "edit.yaml"
     edit.write_text("evaluation:\n  open_ended_judge: teacher\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
-    assert planned == {"evaluate": 25, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
-                       "iteration_figure": 1, "summary": 1, "mod_table": 7, "all": 1}
+    assert planned == {"evaluate": 28, "benchmark_table": 1, "tau_table": 1, "stage1_table": 1,
+                       "iteration_figure": 1, "summary": 1, "mod_table": 8, "all": 1}
 
 
 def test_a_teacher_edit_reruns_the_teacher_and_what_reads_it(workdir, tmp_path):
@@ -501,18 +501,20 @@ def test_adding_a_training_seed_plans_only_that_seeds_jobs(workdir, tmp_path):
     edit.write_text(f"seeds: {[*SEEDS, new_seed]}\n")
     planned = _planned_jobs(workdir, ROOT / "tests" / "tiny_config.yaml", edit)
     # the new seed's stage 1, two CoMD iterations (the second's assessment is comd_stage2's, not the tables'),
-    # its baselines, its MoD students (dense KD of either tokens, E4T2 of both, E1T1, E4T1, the SFT twins,
-    # pairs and DPO: the teacher's logits are shared), MC fine-tuning of its twelve table students and their
-    # evaluations (POPE for the hallucination tables' three MoD students and the last CoMD iteration); then
-    # the tables and summary
+    # its baselines, its MoD students (dense KD of either tokens and from the weak teacher, E4T2 of the three,
+    # E1T1, E4T1, the SFT twins, pairs and DPO: the teachers' logits are shared), MC fine-tuning of its thirteen
+    # table students and their evaluations (POPE for the hallucination tables' three MoD students and the last
+    # CoMD iteration); then the tables, summary, learning curves and routing shares, which pool every seed
     assert planned == {"student_stage1": 1, "comd_teacher_answers": 2, "comd_instruction_tuning": 2,
                        "comd_assess_augment": 1, "unidirectional_data": 1, "unidirectional_tuning": 1,
-                       "without_stage1_data": 1, "without_stage1_tuning": 1, "mod_dense_distillation": 2,
-                       "mod_sparse_distillation": 4, "mod_sft_dense": 1, "mod_sft_sparse": 1,
-                       "mod_preference_pairs": 1, "mod_preference_distillation": 1, "downstream_finetune": 12,
-                       "evaluate": 41, "benchmark_table": 3, "tau_table": 1, "stage1_table": 1, "iteration_figure": 1,
-                       "summary": 1, "mod_table": 7, "all": 1}
-    reports = {"benchmark_table", "tau_table", "stage1_table", "iteration_figure", "summary", "mod_table", "all"}
+                       "without_stage1_data": 1, "without_stage1_tuning": 1, "mod_dense_distillation": 3,
+                       "mod_sparse_distillation": 5, "mod_sft_dense": 1, "mod_sft_sparse": 1,
+                       "mod_preference_pairs": 1, "mod_preference_distillation": 1, "downstream_finetune": 13,
+                       "evaluate": 44, "benchmark_table": 3, "tau_table": 1, "stage1_table": 1, "iteration_figure": 1,
+                       "summary": 1, "mod_table": 8, "learning_curves": 1, "mod_learning_curves": 1, "mod_routing": 1,
+                       "all": 1}
+    reports = {"benchmark_table", "tau_table", "stage1_table", "iteration_figure", "summary", "mod_table", "all",
+               "learning_curves", "mod_learning_curves", "mod_routing"}
     for rule, outputs in _planned_outputs(workdir, ROOT / "tests" / "tiny_config.yaml", edit).items():
         if rule not in reports:
             assert outputs and all(f"seed{new_seed}/" in output for output in outputs), (rule, outputs)
