@@ -146,9 +146,14 @@ def planned_jobs(directory: Path, target: str = TINY_RUN_TARGET, **kwargs) -> di
     """{rule: jobs} that a dry-run of `target` plans (empty: nothing to do)."""
     result = snakemake_in(directory, target, "-n", "--quiet", "rules", **kwargs)
     assert result.returncode == 0, result.stderr[-3000:]
+    return job_counts(result.stdout + result.stderr)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} from the job table a `snakemake -n --quiet rules` run prints."""
     counts = {}
     in_table = False
-    for line in (result.stdout + result.stderr).splitlines():
+    for line in output.splitlines():
         if line.startswith("job ") and "count" in line:
             in_table = True
         elif in_table and line.strip() and not line.startswith("-"):

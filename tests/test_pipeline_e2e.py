@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import merged_config, reordered_config
+from conftest import job_counts, merged_config, reordered_config
 from mmdistill.comd.baselines import answer_count
 
 from mmdistill.provenance import hash_path
@@ -395,17 +395,7 @@ def _planned_jobs(workdir, *configfiles, target="all") -> dict[str, int]:
                str(ROOT / "Snakefile"), "--directory", str(workdir), "--configfile", *map(str, configfiles)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    counts = {}
-    in_table = False
-    for line in (result.stdout + result.stderr).splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-        elif in_table and line.strip() and not line.startswith("-"):
-            name, count = line.split()
-            if name == "total":
-                break
-            counts[name] = int(count)
-    return counts
+    return job_counts(result.stdout + result.stderr)
 
 
 def test_nothing_reruns_when_nothing_changed(workdir):
