@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint fmt bench report clean
+.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test dry-run lint fmt bench report clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -80,3 +80,9 @@ clean:
 envs:
 	$(PYTHON) -c 'import sys; sys.path.insert(0, "src"); from mmdistill.lock import main; sys.exit(main(sys.argv[1:]))' \
 		envs requirements.lock envs/*.yaml
+
+# Each envs/*.yaml complete on its own: its pip section alone in a scratch venv, where everything its
+# rules' scripts import must import (results/bench/envs.json; README, "Conda envs"). Needs PyPI and
+# several GB of scratch disk per env; ENVS=train checks one.
+check-envs: venv
+	$(BIN)/python -m mmdistill.envcheck $(ENVS)
