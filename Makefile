@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test dry-run lint fmt bench report clean
+.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test dry-run lint fmt bench report plan clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -69,6 +69,11 @@ bench: venv
 	$(BIN)/python benchmarks/bench_generation.py
 	$(BIN)/python benchmarks/bench_dryrun.py
 	$(BIN)/python benchmarks/bench_stages.py
+
+# GPU-hours and GPU memory per rule of a real config at the paper's scale, on paper (README, "Capacity plan").
+CONFIG ?= configs/comd.yaml
+plan: venv
+	$(BIN)/python -m mmdistill.plan --config $(CONFIG)
 
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)
