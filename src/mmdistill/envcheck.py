@@ -161,7 +161,8 @@ def import_in_venv(venv: Path, modules: list[str]) -> dict:
 
 def pip_check(venv: Path) -> str:
     """`pip check`: requirements of installed packages that the venv does not satisfy ('' when none)."""
-    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True)
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True,
+                            check=False)
     return "" if result.returncode == 0 else result.stdout.strip()
 
 
