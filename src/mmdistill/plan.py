@@ -53,7 +53,7 @@ SCIENCEQA_TRAIN_ITEMS = 12_726
 MOD_SAMPLES = {"mod_init": 600_000, "mod_dense_distillation": 2_400_000,
                "mod_sparse_distillation": 1_400_000, "mod_preference_distillation": 800_000}
 MOD_TEXT_TOKENS = {"mod_init": CAPTION_TEXT_TOKENS, "mod_dense_distillation": 400,
-                   "mod_sparse_distillation": 150, "mod_preference_distillation": 2 * 250}
+                   "mod_sparse_distillation": 150, "mod_preference_distillation": 250}
 MOD_PAPER_GPU_HOURS = 960           # §4.1: 16 A100s, one epoch per stage, about 960 GPU-hours in all
 MOD_BENCHMARK_ITEMS = {"mc": 2_017, "pope": 8_910, "open": 300}   # SQA-IMG, POPE, Object HalBench
 
@@ -517,7 +517,7 @@ def render_totals(rows: list[Row], seeds: int) -> list[str]:
     per_seed = sum((r.cost for r in rows if not r.once), Cost())
     once = sum((r.cost for r in rows if r.once), Cost())
     everything = _scaled(per_seed, seeds) + once
-    return [f"Per training seed: {per_seed.total:,.0f} GPU-hours; the teacher's rules, once: {once.total:,.0f}; "
+    return [f"Per training seed: {per_seed.total:,.0f} GPU-hours; the teacher's rules, once: {once.total:,.1f}; "
             f"all {seeds} training seeds (config `seeds`): {everything.total:,.0f} GPU-hours.",
             f"Where the time goes: {time_shares(everything, top=6)}."]
 
@@ -544,7 +544,11 @@ def render_assumptions(method: str, config: dict) -> list[str]:
                      "ablation nor the run without stage 1.")
     else:
         samples = ", ".join(f"{rule.removeprefix('mod_')} {n / 1e6:.1f}M" for rule, n in MOD_SAMPLES.items())
-        lines.append(f"Data (§4.1): {samples} samples; the main student only, not tables 6-9's variants.")
+        lines.append(f"Data (§4.1): {samples} samples; the main student only, not tables 6-9's variants. "
+                     f"Preference pairs: mod.preference.pairs = {config['mod']['preference']['pairs']} "
+                     "(rlaif_v reads published pairs, so mod_preference_pairs has no model work); teacher "
+                     f"logits: {config['mod']['teacher_logits']['source']} (online: the teacher's forward in "
+                     "each distillation job, no mod_teacher_logits job).")
     return lines
 
 
