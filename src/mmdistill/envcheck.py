@@ -32,16 +32,18 @@ RULE_BLOCK = re.compile(r"\n(?=rule )")
 RULE_CONDA = re.compile(r"conda:\s*\n\s*\"\.\./envs/([\w.]+)\"")
 RULE_SCRIPT = re.compile(r"script:\s*\n\s*\"\.\./scripts/([\w.]+)\"")
 SUMMARY_KEYS = ("complete", "failed_at_start", "failed_in_functions", "pip_check")
-# Run by the scratch venv's python: import each module named, report the failures as JSON.
+# Run by the scratch venv's python: import each module named, write the failures as JSON to a file
+# (not stdout, where some packages print banners on import).
 IMPORTER = """
 import importlib, json, sys
-failed = {}
-for name in sys.argv[1:]:
+report, failed = sys.argv[1], {}
+for name in sys.argv[2:]:
     try:
         importlib.import_module(name)
     except Exception as error:
         failed[name] = f"{type(error).__name__}: {error}"
-print(json.dumps({"sys_path": sys.path, "failed": failed}))
+with open(report, "w") as out:
+    json.dump({"sys_path": sys.path, "failed": failed}, out)
 """
 
 
@@ -155,8 +157,9 @@ def build_venv(venv: Path, pins: list[str]) -> float:
 
 def import_in_venv(venv: Path, modules: list[str]) -> dict:
     """Import the modules in the venv's python, isolated (-I: no PYTHONPATH, no user site, no cwd)."""
-    result = _run([str(venv / "bin" / "python"), "-I", "-c", IMPORTER, *modules], cwd=venv)
-    return json.loads(result.stdout)
+    report = venv / "imports.json"
+    _run([str(venv / "bin" / "python"), "-I", "-c", IMPORTER, str(report), *modules], cwd=venv)
+    return json.loads(report.read_text())
 
 
 def pip_check(venv: Path) -> str:
@@ -194,6 +197,11 @@ def check_env(env_file: Path, scripts: list[str], scratch: Path) -> dict:
             "complete": not failed_at_start and not unmet}
 
 
+def write_json(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("envs", nargs="*", help="env names (default: every envs/*.yaml)")
@@ -207,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"envs/{name}.yaml ...", flush=True)
             results[name] = check_env(ROOT / "envs" / f"{name}.yaml", families.get(f"{name}.yaml", []), Path(scratch))
             print(json.dumps({k: results[name][k] for k in SUMMARY_KEYS}), flush=True)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+            write_json(Path(args.output), results)   # after each env: a later one may take long or fail
     return 0 if all(r["complete"] for r in results.values()) else 1
 
 
