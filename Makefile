@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-upgrades run test dry-run lint fmt bench report clean
+.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test dry-run lint fmt bench report plan clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -70,6 +70,11 @@ bench: venv
 	$(BIN)/python benchmarks/bench_dryrun.py
 	$(BIN)/python benchmarks/bench_stages.py
 
+# GPU-hours and GPU memory per rule of a real config at the paper's scale, on paper (README, "Capacity plan").
+CONFIG ?= configs/comd.yaml
+plan: venv
+	$(BIN)/python -m mmdistill.plan --config $(CONFIG)
+
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(TARGET)
 
@@ -80,3 +85,9 @@ clean:
 envs:
 	$(PYTHON) -c 'import sys; sys.path.insert(0, "src"); from mmdistill.lock import main; sys.exit(main(sys.argv[1:]))' \
 		envs requirements.lock envs/*.yaml
+
+# Each envs/*.yaml complete on its own: its pip section alone in a scratch venv, where everything its
+# rules' scripts import must import (results/bench/envs.json; README, "Conda envs"). Needs PyPI and
+# several GB of scratch disk per env; ENVS=train checks one.
+check-envs: venv
+	$(BIN)/python -m mmdistill.envcheck $(ENVS)
