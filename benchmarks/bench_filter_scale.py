@@ -7,8 +7,8 @@ phrase vocabulary (so the phrase table keeps growing with the corpus):
 * map: `extract_shard` + `write_shard` over one shard holding all n captions (the
   per-caption spaCy cost), and the scan of the whole caption file that every shard
   also pays (`iter_valid_captions`);
-* reduce: what the `noun_phrase_filter` rule does, `read_shard` of every shard file
-  and `write_filtered_captions`.
+* reduce: what the `noun_phrase_filter` rule does, `filter_shard_files` (read every
+  phrase shard file, select the pairs, write the kept captions and the report).
 
 Each measurement runs in its own process (children inherit this process's CPU
 affinity); it reports its wall time and peak resident memory (`ru_maxrss`). The
@@ -176,17 +176,13 @@ def measure_scan(captions_path: Path) -> dict:
 
 
 def measure_reduce(captions_path: Path, shard_paths: list[Path], out_dir: Path) -> dict:
-    from mmdistill.comd.nounphrase import read_shard, write_filtered_captions
+    from mmdistill.comd.nounphrase import filter_shard_files
 
     rss_before = peak_rss_mib()
     start = time.perf_counter()
-    shards = [read_shard(path) for path in shard_paths]
-    read = time.perf_counter()
-    report = write_filtered_captions(captions_path, shards, out_dir / "filtered.jsonl", out_dir / "report.json",
-                                     out_dir / "rejects.jsonl")
-    done = time.perf_counter()
-    return {"seconds": done - start, "read_shards_seconds": read - start, "filter_and_write_seconds": done - read,
-            "peak_rss_mib": peak_rss_mib(), "rss_before_mib": rss_before,
+    report = filter_shard_files(captions_path, shard_paths, out_dir / "filtered.jsonl", out_dir / "report.json",
+                                out_dir / "rejects.jsonl")
+    return {"seconds": time.perf_counter() - start, "peak_rss_mib": peak_rss_mib(), "rss_before_mib": rss_before,
             "report": {key: report[key] for key in ("input_pairs", "unique_phrases", "kept_phrases",
                                                      "capped_phrases", "kept_pairs")}}
 
