@@ -228,7 +228,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--map-sizes", type=int, nargs="*", default=[10_000, 100_000],
                         help="sizes to run the spaCy map at (none: reduce only)")
-    parser.add_argument("--reduce-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--reduce-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="sizes to run the reduce at on synthetic phrase shards (none: map only)")
     parser.add_argument("--repeats", type=int, default=2, help="reduce runs per size; the fastest counts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -276,7 +277,7 @@ def main() -> int:
     write_json(args.out, result)
     print(json.dumps(result["extrapolation"], indent=2))
     print(f"wrote {args.out}")
-    return 0 if result["extrapolation"]["reduce"]["fits_node_memory"] else 1
+    return 0 if result["extrapolation"].get("reduce", {}).get("fits_node_memory", True) else 1
 
 
 def extrapolate(result: dict) -> dict:
@@ -285,13 +286,19 @@ def extrapolate(result: dict) -> dict:
     map_sizes = sorted(result["map"])
     if len(map_sizes) >= 2:
         extrapolation["map"] = extrapolate_map(result, map_sizes[0], map_sizes[-1])
+    if len(result["reduce"]) >= 2:
+        extrapolation["reduce"] = extrapolate_reduce(result)
+    return extrapolation
+
+
+def extrapolate_reduce(result: dict) -> dict:
     reduce_sizes = list(result["reduce"])
     time_exponent, time_coefficient = power_law(reduce_sizes, [run["seconds"] for run in result["reduce"].values()])
     memory_exponent, memory_coefficient = power_law(
         reduce_sizes, [run["peak_rss_mib"] - run["rss_before_mib"] for run in result["reduce"].values()])
     largest = max(reduce_sizes)
     reduce_memory_mib = result["reduce"][largest]["rss_before_mib"] + memory_coefficient * EXTRAPOLATE_TO**memory_exponent
-    extrapolation["reduce"] = {
+    return {
         "fit": (f"power law through {sorted(reduce_sizes)[-2]} and {largest}: seconds ~ n^{time_exponent:.2f}, "
                 f"memory above the interpreter ~ n^{memory_exponent:.2f}"),
         "time_exponent": round(time_exponent, 3),
@@ -301,7 +308,6 @@ def extrapolate(result: dict) -> dict:
         "node_memory_gib": NODE_MEMORY_GIB,
         "fits_node_memory": reduce_memory_mib / 1024 < NODE_MEMORY_GIB / 2,
     }
-    return extrapolation
 
 
 def extrapolate_map(result: dict, small: int, large: int) -> dict:
