@@ -15,8 +15,9 @@ affinity); it reports its wall time and peak resident memory (`ru_maxrss`). The
 reduce is fed phrase shards that the caption generator writes directly in the map's
 output format (no spaCy), so it can run at sizes where the spaCy map is too slow; at
 the map's sizes it also runs on the spaCy shards, and the JSON compares the two
-phrase tables. A power law through the two largest sizes extrapolates to 5M
-captions. Writes results/bench/filter_scale.json.
+phrase tables. The map extrapolates to 5M captions linearly from its per-caption
+cost, the reduce by a power law through its two largest sizes. Writes
+results/bench/filter_scale.json.
 
     taskset -c 1 env OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_filter_scale.py \
         [--map-sizes 10000 100000] [--reduce-sizes 10000 100000 1000000]
@@ -150,7 +151,9 @@ def write_corpus(directory: Path, count: int, seed: int) -> tuple[Path, list[Pat
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """Peak RSS of this process. Linux reports KiB, and a child's figure starts from its
+    parent's RSS at the fork (here under 50 MiB), so only larger figures are its own."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_map(captions_path: Path, shard_out: Path, model_name: str) -> dict:
