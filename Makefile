@@ -66,6 +66,7 @@ fmt: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_nounphrase.py
+	$(BIN)/python benchmarks/bench_filter_scale.py
 	$(BIN)/python benchmarks/bench_generation.py
 	$(BIN)/python benchmarks/bench_dryrun.py
 	$(BIN)/python benchmarks/bench_stages.py

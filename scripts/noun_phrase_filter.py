@@ -3,12 +3,12 @@
 import json
 
 from mmdistill.jobs import snakemake_job
-from mmdistill.comd.nounphrase import read_shard, write_filtered_captions
+from mmdistill.comd.nounphrase import filter_shard_files
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
-    report = write_filtered_captions(
+    report = filter_shard_files(
         job.input.captions,
-        [read_shard(path) for path in job.input.shards],
+        job.input.shards,
         job.output.filtered,
         job.output.report,
         job.output.rejects,

@@ -1,5 +1,6 @@
 """Tests for the CoMD §3.2 noun-phrase frequency filter."""
 
+import gc
 import json
 import random
 
@@ -7,13 +8,17 @@ import pytest
 import spacy
 
 from mmdistill.io import DataError, read_json, read_jsonl, write_jsonl
+from mmdistill.comd import nounphrase
 from mmdistill.comd.nounphrase import (
     DEFAULT_MODEL,
+    cyclic_gc_paused,
     extract_shard,
     filter_captions,
+    filter_shard_files,
     load_noun_chunker,
     read_shard,
     select_pairs,
+    write_filtered_captions,
     write_shard,
 )
 
@@ -160,6 +165,47 @@ def test_sharded_parallel_run_equals_single_run(noun_chunker, tmp_path):
     _, sharded = run_filter(tmp_path, records, "sharded", num_shards=3, num_workers=2, **options)
     for key in ("out", "report", "rejects"):
         assert single[key].read_bytes() == sharded[key].read_bytes()
+
+
+def test_shard_file_reduce_pauses_the_gc_and_writes_what_the_in_memory_reduce_writes(tmp_path, monkeypatch):
+    records = caption_records([f"caption {index}" for index in range(9)])
+    captions_path = tmp_path / "captions.jsonl"
+    write_jsonl(captions_path, records)
+    phrase_cycle = [["a red circle", "a blue square"], ["a red circle"], ["a blue square", "the big tree"]]
+    shard_paths = [tmp_path / f"phrases_{index}.jsonl" for index in range(3)]
+    for shard_index, path in enumerate(shard_paths):
+        write_shard(path, [{"id": record["id"], "phrases": phrase_cycle[position % 3]}
+                           for position, record in enumerate(records) if position % 3 == shard_index])
+    gc_enabled_during_selection = []
+
+    def recording_select_pairs(*args, **kwargs):
+        gc_enabled_during_selection.append(gc.isenabled())
+        return select_pairs(*args, **kwargs)
+
+    monkeypatch.setattr(nounphrase, "select_pairs", recording_select_pairs)
+    options = {"min_frequency": 3, "max_pairs_per_phrase": 2}
+    outputs = {name: {key: tmp_path / f"{name}_{key}" for key in ("out", "report", "rejects")}
+               for name in ("in_memory", "from_files")}
+    in_memory = write_filtered_captions(captions_path, [read_shard(path) for path in shard_paths],
+                                        *outputs["in_memory"].values(), **options)
+    from_files = filter_shard_files(captions_path, shard_paths, *outputs["from_files"].values(), **options)
+
+    assert gc_enabled_during_selection == [True, False] and gc.isenabled()
+    assert from_files == in_memory and in_memory["kept_pairs"] == 6
+    for key in ("out", "report", "rejects"):
+        assert outputs["from_files"][key].read_bytes() == outputs["in_memory"][key].read_bytes()
+
+
+def test_cyclic_gc_paused_restores_the_collector_state():
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # an inner pause leaves the outer one in force
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cyclic_gc_paused():
+        raise RuntimeError
+    assert gc.isenabled()
 
 
 def test_malformed_records_are_rejected_with_reasons(noun_chunker, tmp_path):

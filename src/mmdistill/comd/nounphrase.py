@@ -24,18 +24,21 @@ not reproduce its counts (haotian-liu/LLaVA#1176), so this is our reading:
   all, are dropped.
 
 The map step (`extract_shard`) runs spaCy over one shard of the captions; the reduce
-step (`select_pairs`, or `write_filtered_captions` for files) builds the pool.
+step (`select_pairs`, or `write_filtered_captions` for files, `filter_shard_files` for
+the map's shard files) builds the pool.
 `filter_captions` runs both with a process pool. The output does not depend on the
 number of shards or workers.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import queue
 import random
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from multiprocessing import Manager, Pool
 from pathlib import Path
@@ -340,6 +343,39 @@ def write_filtered_captions(
     report["parameters"]["model_name"] = model_name
     write_json(report_path, report)
     return report
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block, then restore its state.
+
+    The reduce keeps a few small containers per caption (records, phrase lists, index
+    lists) and makes no reference cycles, so the collector frees nothing there; but each
+    full collection walks every live container. At 1M captions that was a third of the
+    reduce's time, and a share growing with the caption count.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def filter_shard_files(
+    captions_path: str | Path,
+    shard_paths: Iterable[str | Path],
+    out_path: str | Path,
+    report_path: str | Path,
+    rejects_path: str | Path,
+    **options: Any,
+) -> dict[str, Any]:
+    """The reduce on the map's output: `read_shard` every file, then `write_filtered_captions`
+    (with its `options`), with the cyclic garbage collector paused throughout."""
+    with cyclic_gc_paused():
+        shard_results = [read_shard(path) for path in shard_paths]
+        return write_filtered_captions(captions_path, shard_results, out_path, report_path, rejects_path, **options)
 
 
 def filter_captions(
