@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,11 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def run_stage(function: Callable[..., Any], kwargs: dict[str, Any], nproc: int) -> Any:
+def run_stage(function: Callable[..., Any], kwargs: dict[str, Any], nproc: int, timeout_s: float | None = None) -> Any:
     """`function(**kwargs)` in this process (nproc 1) or in `nproc` torchrun processes; rank 0's return value.
 
-    `function` must be importable by name and `kwargs` and the return value JSON-able.
+    `function` must be importable by name and `kwargs` and the return value JSON-able. A torchrun launch
+    that outlives `timeout_s` (or is interrupted) is killed with all its processes: `subprocess.TimeoutExpired`.
     """
     if nproc == 1:
         return function(**kwargs)
@@ -52,8 +54,18 @@ def run_stage(function: Callable[..., Any], kwargs: dict[str, Any], nproc: int) 
         spec, result = Path(work) / "spec.json", Path(work) / "result.json"
         spec.write_text(json.dumps({"function": f"{function.__module__}:{function.__qualname__}",
                                     "kwargs": kwargs, "result": str(result)}))
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                        "-m", "mmdistill.launch", str(spec)], check=True)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                   "-m", "mmdistill.launch", str(spec)]
+        # Its own process group, so that torchrun's workers die with it rather than outlive it.
+        launcher = subprocess.Popen(command, start_new_session=True)
+        try:
+            returncode = launcher.wait(timeout=timeout_s)
+        except BaseException:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+            raise
+        if returncode:
+            raise subprocess.CalledProcessError(returncode, command)
         return json.loads(result.read_text())
 
 

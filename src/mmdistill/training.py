@@ -48,6 +48,16 @@ class TrainSettings:
     gradient_checkpointing: bool = False
 
 
+def _skip_deepspeed_shm_op() -> None:
+    """On CPU, DeepSpeed's comm backend JIT-compiles its shared-memory all-reduce op (ninja and a C++ compiler:
+    minutes, with every other rank waiting on the build lock) when it starts. Only DeepSpeed inference uses that
+    op; marked incompatible, it is not built and training all-reduces over gloo."""
+    import deepspeed.ops
+    from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder
+
+    deepspeed.ops.__compatible_ops__[ShareMemCommBuilder.NAME] = False
+
+
 class Objective(Protocol):
     """A loss other than the model's own: (model, batch) -> (total loss, its named terms for the loss curve).
 
@@ -158,6 +168,9 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
     if settings.batch_size % processes:
         raise ValueError(f"batch_size {settings.batch_size} is the global batch and must divide among {processes} "
                          "training processes (one per GPU)")
+    on_cpu = not torch.cuda.is_available()
+    if settings.deepspeed and on_cpu:
+        _skip_deepspeed_shm_op()
     steps_per_epoch = max(1, len(dataset) // (settings.batch_size * settings.gradient_accumulation_steps))
     args = TrainingArguments(
         output_dir=str(work_dir),
@@ -165,7 +178,7 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size // processes,
         # Without a GPU, torchrun's processes train data-parallel over gloo only when told they are on CPU.
-        use_cpu=processes > 1 and not torch.cuda.is_available(),
+        use_cpu=processes > 1 and on_cpu,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
         weight_decay=settings.weight_decay,
@@ -210,6 +223,7 @@ def _train(model, dataset, collator, settings: TrainSettings, loss: Objective | 
         "gradient_checkpointing": bool(getattr(model, "is_activation_checkpointing", False)),
         "processes": trainer.args.world_size,
         "deepspeed": trainer.is_deepspeed_enabled,
+        **({"zero_stage": int(trainer.deepspeed.zero_optimization_stage())} if trainer.is_deepspeed_enabled else {}),
         **({"resumed_from_step": int(resume.name.split("-")[1])} if resume else {}),
     }
 
