@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from mmdistill.io import write_json
+
 ROOT = Path(__file__).resolve().parents[2]
 RULE_BLOCK = re.compile(r"\n(?=rule )")
 RULE_CONDA = re.compile(r"conda:\s*\n\s*\"\.\./envs/([\w.]+)\"")
@@ -195,11 +197,6 @@ def check_env(env_file: Path, scripts: list[str], scratch: Path) -> dict:
             "failed_in_functions": {m: e for m, e in imported["failed"].items() if m in later},
             "pip_check": unmet, "sys_path": imported["sys_path"], "build_seconds": round(seconds, 1),
             "complete": not failed_at_start and not unmet}
-
-
-def write_json(path: Path, results: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
