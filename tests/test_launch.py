@@ -84,6 +84,13 @@ def test_two_processes_train_with_deepspeed_zero2_as_one_does(corpus, single, mo
     _assert_learns_as_one_process_does(single, double, corpus / "zero2")
 
 
+def test_a_global_batch_that_does_not_divide_among_the_processes_is_an_error(corpus, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it in each process
+    stage = {**_stage(corpus, "odd"), "train_config": {**TRAIN, "batch_size": 15}}
+    with pytest.raises(ValueError, match="batch_size 15 is the global batch and must divide among 2"):
+        train_toy_llm(**stage)
+
+
 def test_a_launch_past_its_timeout_is_killed_with_its_workers(monkeypatch):
     launchers = []
 
