@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 TARGET ?= all
 
-.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test dry-run lint fmt bench report plan clean
+.PHONY: venv venv-rebuild lock envs check-envs check-upgrades run test test-slurm dry-run lint fmt bench report plan clean
 
 # The lock pins the whole closure with hashes (CPython 3.11, Linux x86_64).
 venv: $(VENV)/.project
@@ -53,6 +53,10 @@ run: venv
 
 test: venv
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+
+# The tiny config through `snakemake --profile slurm` on a local Slurm (root; see .ci/slurm_e2e.sh).
+test-slurm: venv
+	bash .ci/slurm_e2e.sh
 
 dry-run: venv
 	$(BIN)/snakemake --cores $(CORES) --dry-run $(TARGET)
