@@ -70,6 +70,9 @@ rule toy_instructions:
     params:
         seed=config["seed"],
         gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
+        grounding_questions_per_scene=config["toy_world"][
+            "grounding_questions_per_scene"
+        ],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
         lm_text_sentences=config["toy_world"]["lm_text_sentences"],

@@ -30,6 +30,7 @@ def datasets():
     return {
         "seed": corpora.make_instruction_seed(SCENES, 0),
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
+        "grounding": corpora.make_grounding_data(SCENES, 0, 6),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
         "augment": corpora.make_augment_data(SCENES, 0, 3),
     }
@@ -44,6 +45,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_raw_captions(SCENES, 3, seed),
         lambda seed: corpora.make_instruction_seed(SCENES, seed),
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
+        lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
         lambda seed: corpora.make_augment_data(SCENES, seed, 2),
         lambda seed: corpora.make_lm_pretraining_text(SCENES, seed, 300),
@@ -63,7 +65,8 @@ def test_records_are_valid_llava_conversations(datasets):
             questions, answers = conversation.from_llava_record(record)
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
-            assert record["role"] == {"seed": "answer", "gold": "answer", "judge": "judge", "augment": "augment"}[name]
+            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "judge": "judge",
+                                      "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
 
@@ -93,6 +96,21 @@ def test_gold_answer_data_covers_all_task_types_and_multiple_choice(datasets):
         if record["format"] in ("mc", "seed"):  # answered with the text of the right option
             query = parse_question(questions[0])
             assert questions[0].endswith(MC_INSTRUCTION) and answers[0] in query.options
+
+
+def test_grounding_data_is_one_oracle_answered_content_search_question_per_record(datasets):
+    records = datasets["grounding"]
+    assert len(records) == 6 * len(SCENES)
+    assert Counter(record["tasks"][0] for record in records) == {
+        "exist": 3 * len(SCENES), "position": len(SCENES), "relation": len(SCENES), "count": len(SCENES)}
+    existence = Counter()
+    for record in records:
+        (question,), (answer,) = conversation.from_llava_record(record)
+        assert record["format"] == "grounding" and task_type_of(question) == record["tasks"][0]
+        assert oracle.answer(_scene(record), question) == answer != oracle.UNANSWERABLE
+        if record["tasks"][0] == "exist":
+            existence[answer] += 1
+    assert set(existence) == {"yes", "no"} and 0.4 < existence["yes"] / sum(existence.values()) < 0.6
 
 
 def test_judge_targets_are_oracle_scores_in_both_orders(datasets):

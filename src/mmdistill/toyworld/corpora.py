@@ -192,6 +192,28 @@ def _gold_record(record_id: str, scene: dict, rng: Random) -> dict:
     return _qa_record(record_id, scene, [(item["task"], item["prompt"], item["answer_text"])], format=kind)
 
 
+# Short single-turn questions that can only be answered by finding an object by its content.
+# Existence is half of them: a yes/no answer rewards the search only once it works, so the toy
+# teacher learned it only from tens of thousands of examples (README, "Method notes").
+GROUNDING_TASKS = ("exist", "exist", "exist", "position", "relation", "count")
+
+
+def make_grounding_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
+    """Supervised teacher data for content search: `per_scene` one-turn questions per scene, task k
+    of a scene being GROUNDING_TASKS[k % 6], answered by the oracle. Each record's "format" is grounding."""
+    records = []
+    for scene in scenes:
+        rng = scene_rng(seed, "grounding", scene["scene_id"])
+        for k in range(per_scene):
+            task = GROUNDING_TASKS[k % len(GROUNDING_TASKS)]
+            question = None
+            while question is None:  # every task here has a question about any non-empty scene
+                question = make_question(task, scene, rng)
+            records.append(_qa_record(f"grounding-{scene['scene_id']}-{k}", scene,
+                                      [(task, question, oracle.answer(scene, question))], format="grounding"))
+    return records
+
+
 # ---------------------------------------------------------------- judge data
 
 JUDGE_QUALITY_WEIGHTS = {"right": 4, "partial": 2.5, "wrong": 3, "empty": 0.5}
