@@ -83,6 +83,10 @@ cleanup() {
     scancel --user=root 2>/dev/null || true
     [ -n "$LOCAL" ] && { kill -- "-$LOCAL" 2>/dev/null || true; }
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # slurmctld writes its state on SIGTERM: wait for the daemons to exit before removing it.
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    done
     for file in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
         grep -qF "$MARKER" "$file" 2>/dev/null && rm -f "$file"
     done
@@ -90,7 +94,7 @@ cleanup() {
         log "failed; logs under $WORK (slurmctld, slurmd: $WORK/log; jobs: $WORK/cluster/.snakemake/slurm_logs)"
         tail -n 20 "$WORK"/log/*.log 2>/dev/null || true
     elif [ -z "${MMDISTILL_SLURM_WORKDIR:-}" ]; then
-        rm -rf "$WORK"
+        rm -rf "$WORK" || log "could not remove $WORK"
     fi
 }
 trap cleanup EXIT
