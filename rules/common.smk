@@ -164,6 +164,15 @@ def model_checkpoint(model):
     return teacher_checkpoint(model) if model in TEACHERS else f"{MODELS}/{model}"
 
 
+def finetune_train(model):
+    """evaluation.finetune.train for a model id; a teacher's at finetune.teacher_learning_rate where set.
+    CoMD §4.1 fine-tunes at the rate of instruction tuning (2e-5); the toy teacher was tuned slower than the students.
+    """
+    train = config["evaluation"]["finetune"]["train"]
+    rate = config["evaluation"]["finetune"].get("teacher_learning_rate")
+    return {**train, "learning_rate": rate} if model in TEACHERS and rate else train
+
+
 def evaluated_checkpoint(model, bench):
     """What a benchmark tests: the model fine-tuned on its train split where evaluation.finetune asks (§4.1)."""
     if bench in config["evaluation"]["finetune"]["benchmarks"]:
@@ -331,6 +340,7 @@ def learning_curve_inputs():
             ("teacher", stage, config["seed"], f"{MODELS}/{name}.training.json")
             for stage, name in (
                 ("alignment", "teacher_aligned"),
+                ("grounding", "teacher_grounded"),
                 ("instruction tuning", "teacher"),
             )
         ]

@@ -2,8 +2,6 @@
 # paper does (ScienceQA), then scores through lmms-eval, one JSON per (model id, benchmark):
 # `results/scores/teacher/<bench>.json`, `results/scores/seed<s>/<model>/<bench>.json`.
 
-FINETUNE = config["evaluation"]["finetune"]
-
 
 rule finetune_data:
     """A benchmark's train split as one-turn conversations, answers as the model should give them."""
@@ -47,7 +45,7 @@ rule downstream_finetune:
             benchmark_file(wildcards.bench, "train")
         ),
         trainable=["projector", "language_model"],
-        train=FINETUNE["train"],
+        train=lambda wildcards: finetune_train(wildcards.model),
     script:
         "../scripts/train_llava.py"
 

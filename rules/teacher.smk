@@ -1,5 +1,5 @@
 # The toy teacher (LLaVA-13B analog): the teacher-size LLM and the toy CLIP, through
-# projector alignment and instruction tuning on gold data. It then plays all three
+# projector alignment, a grounding stage and instruction tuning on gold data. It then plays all three
 # CoMD roles from prompts: answer, judge, augment. Real runs load `models.teacher`.
 # LLaVA-MoD's table 9 adds a weaker teacher (`weak_teacher`, a smaller LLM), made the same way.
 
@@ -34,9 +34,35 @@ rule teacher_align:
         "../scripts/train_llava.py"
 
 
-rule teacher_instruct:
+rule teacher_ground:
+    """Existence questions alone, at a small rate: the content search the instruction mix never taught."""
     input:
         init=rules.teacher_align.output.model,
+        data=rules.toy_instructions.output.teacher_grounding,
+        images=rules.toy_scenes.output.images,
+    output:
+        model=directory(f"{MODELS}/{{teacher}}_grounded"),
+        summary=f"{MODELS}/{{teacher}}_grounded.training.json",
+    log:
+        log_path("teacher_ground", "{teacher}"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
+    params:
+        max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
+        seed=config["seed"],
+        data_format="conversations",
+        image_root=image_root("teacher_gold"),
+        trainable=config["teacher"]["ground"]["trainable"],
+        train=config["teacher"]["ground"]["train"],
+    script:
+        "../scripts/train_llava.py"
+
+
+rule teacher_instruct:
+    input:
+        init=rules.teacher_ground.output.model,
         data=rules.toy_instructions.output.teacher_gold,
         images=rules.toy_scenes.output.images,
     output:

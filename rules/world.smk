@@ -57,11 +57,13 @@ rule toy_instruction_seed:
 
 
 rule toy_instructions:
-    """The teacher's gold supervised data (LLaVA-158K analog, all instruct scenes) and LLM pretraining text."""
+    """The teacher's gold supervised data (LLaVA-158K analog, all instruct scenes), its grounding stage's
+    existence questions (pretrain and instruct scenes) and LLM pretraining text."""
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
         teacher_gold=f"{WORLD}/teacher_gold.json",
+        teacher_grounding=f"{WORLD}/teacher_grounding.json",
         lm_text=f"{WORLD}/lm_text.jsonl",
     log:
         log_path("toy_instructions"),
@@ -72,6 +74,9 @@ rule toy_instructions:
         gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
         grounding_questions_per_scene=config["toy_world"][
             "grounding_questions_per_scene"
+        ],
+        existence_questions_per_scene=config["toy_world"][
+            "existence_questions_per_scene"
         ],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],

@@ -354,6 +354,12 @@ def test_provenance_records_match_the_artifacts(workdir):
     tiny = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
     assert teacher["params"]["train"] == tiny["teacher"]["instruct"]["train"]
     assert "results/world/teacher_gold.json" in teacher["inputs"]
+    assert "results/models/teacher_grounded" in teacher["inputs"]  # align, ground, then instruct
+    # each model fine-tuned at its own rate: the teacher at teacher_learning_rate, the students at train's
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())["evaluation"]["finetune"]
+    rates = {model: json.loads((workdir / f"results/provenance/models/finetuned_mc/{model}.json").read_text())
+             ["params"]["train"]["learning_rate"] for model in ("teacher", "seed0/unidirectional")}
+    assert rates == {"teacher": default["teacher_learning_rate"], "seed0/unidirectional": default["train"]["learning_rate"]}
     # the training seed reaches every student-side job: training, stage-2 sampling, fine-tuning, evaluation
     for artifact in ("models/seed1/student_stage1", "comd/seed1/main/iter1/teacher_answers.jsonl",
                      "comd/seed1/main/iter1/report.json", "models/seed1/comd-main-iter2",

@@ -31,6 +31,7 @@ def datasets():
         "seed": corpora.make_instruction_seed(SCENES, 0),
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
         "grounding": corpora.make_grounding_data(SCENES, 0, 6),
+        "existence": corpora.make_existence_data(SCENES, 0, 6),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
         "augment": corpora.make_augment_data(SCENES, 0, 3),
     }
@@ -46,6 +47,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_instruction_seed(SCENES, seed),
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
         lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
+        lambda seed: corpora.make_existence_data(SCENES, seed, 2),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
         lambda seed: corpora.make_augment_data(SCENES, seed, 2),
         lambda seed: corpora.make_lm_pretraining_text(SCENES, seed, 300),
@@ -65,7 +67,8 @@ def test_records_are_valid_llava_conversations(datasets):
             questions, answers = conversation.from_llava_record(record)
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
-            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "judge": "judge",
+            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "existence": "answer",
+                                      "judge": "judge",
                                       "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
@@ -111,6 +114,23 @@ def test_grounding_data_is_one_oracle_answered_content_search_question_per_recor
         if record["tasks"][0] == "exist":
             existence[answer] += 1
     assert set(existence) == {"yes", "no"} and 0.4 < existence["yes"] / sum(existence.values()) < 0.6
+
+
+def test_existence_data_alternates_present_and_absent_kinds_half_of_them_adversarial(datasets):
+    records = datasets["existence"]
+    assert len(records) == 6 * len(SCENES)
+    answers, adversarial = Counter(), Counter()
+    for k, record in enumerate(records):
+        (question,), (answer,) = conversation.from_llava_record(record)
+        assert record["format"] == "existence" and task_type_of(question) == "exist"
+        assert oracle.answer(_scene(record), question) == answer == ("yes" if k % 2 == 0 else "no")
+        answers[answer] += 1
+        if answer == "no":
+            color, shape = parse_question(question).ref.color, parse_question(question).ref.shape
+            objects = _scene(record)["objects"]
+            adversarial[any(obj["color"] == color or obj["shape"] == shape for obj in objects)] += 1
+    assert answers["yes"] == answers["no"]
+    assert 0.5 < adversarial[True] / sum(adversarial.values()) < 0.9  # half chosen so, and some random ones share too
 
 
 def test_judge_targets_are_oracle_scores_in_both_orders(datasets):

@@ -4,6 +4,8 @@
   (stands in for CC3M + SBU + LAION, CoMD §3.2).
 * `make_instruction_seed`: multi-turn conversations with gold answers (LLaVA-80K).
 * `make_gold_answer_data`: supervised data for the teacher, open and multiple choice.
+* `make_grounding_data` / `make_existence_data`: short content-search questions for the
+  teacher, in its gold data and in its grounding stage.
 * `make_judge_data` / `make_augment_data`: supervised data for the assessor and
   augmentor roles (prompts from `mmdistill.roles`).
 * `make_lm_pretraining_text`: plain text for pretraining the tiny language models.
@@ -21,7 +23,7 @@ from random import Random
 from mmdistill import roles
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.toyworld import oracle
-from mmdistill.toyworld.benchmarks import SEED_DIMENSIONS, make_mc_item, make_seed_item
+from mmdistill.toyworld.benchmarks import SEED_DIMENSIONS, make_mc_item, make_seed_item, pope_question
 from mmdistill.toyworld.language import (
     CAPTION_ADJECTIVES,
     CAPTION_FRAMES,
@@ -211,6 +213,28 @@ def make_grounding_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
                 question = make_question(task, scene, rng)
             records.append(_qa_record(f"grounding-{scene['scene_id']}-{k}", scene,
                                       [(task, question, oracle.answer(scene, question))], format="grounding"))
+    return records
+
+
+def make_existence_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
+    """The teacher's grounding stage: `per_scene` one-turn "is there a <colour> <shape> in the image ?"
+    questions per scene, a present kind and an absent one in turn; half of the absent kinds share a
+    colour or a shape with a present object (POPE's adversarial negatives), the rest are any absent kind.
+    Each record's "format" is existence."""
+    kinds = [(color, shape) for color in COLORS for shape in SHAPES]
+    records = []
+    for scene in scenes:
+        rng = scene_rng(seed, "existence", scene["scene_id"])
+        present = sorted({(obj["color"], obj["shape"]) for obj in scene["objects"]})
+        absent = [kind for kind in kinds if kind not in present]
+        near = [(c, s) for c, s in absent if any(c == pc or s == ps for pc, ps in present)]
+        for k in range(per_scene):
+            if k % 2 == 0:
+                kind, answer = rng.choice(present), YES
+            else:
+                kind, answer = rng.choice(near if near and rng.random() < 0.5 else absent), NO
+            records.append(_qa_record(f"existence-{scene['scene_id']}-{k}", scene,
+                                      [("exist", pope_question(*kind), answer)], format="existence"))
     return records
 
 
