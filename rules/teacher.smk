@@ -38,7 +38,7 @@ rule teacher_ground:
     """Existence questions alone, at a small rate: the content search the instruction mix never taught."""
     input:
         init=rules.teacher_align.output.model,
-        data=rules.toy_instructions.output.teacher_grounding,
+        data=rules.toy_existence_questions.output.questions,
         images=rules.toy_scenes.output.images,
     output:
         model=directory(f"{MODELS}/{{teacher}}_grounded"),

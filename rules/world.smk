@@ -57,13 +57,11 @@ rule toy_instruction_seed:
 
 
 rule toy_instructions:
-    """The teacher's gold supervised data (LLaVA-158K analog, all instruct scenes), its grounding stage's
-    existence questions (pretrain and instruct scenes) and LLM pretraining text."""
+    """The teacher's gold supervised data (LLaVA-158K analog, all instruct scenes) and LLM pretraining text."""
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
         teacher_gold=f"{WORLD}/teacher_gold.json",
-        teacher_grounding=f"{WORLD}/teacher_grounding.json",
         lm_text=f"{WORLD}/lm_text.jsonl",
     log:
         log_path("toy_instructions"),
@@ -75,14 +73,28 @@ rule toy_instructions:
         grounding_questions_per_scene=config["toy_world"][
             "grounding_questions_per_scene"
         ],
-        existence_questions_per_scene=config["toy_world"][
-            "existence_questions_per_scene"
-        ],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
         lm_text_sentences=config["toy_world"]["lm_text_sentences"],
     script:
         "../scripts/toy_instructions.py"
+
+
+rule toy_existence_questions:
+    """The teacher's grounding stage data: existence questions about the pretrain and instruct scenes."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
+        questions=f"{WORLD}/teacher_grounding.json",
+    log:
+        log_path("toy_existence_questions"),
+    conda:
+        "../envs/world.yaml"
+    params:
+        seed=config["seed"],
+        questions_per_scene=config["toy_world"]["existence_questions_per_scene"],
+    script:
+        "../scripts/toy_existence_questions.py"
 
 
 rule toy_benchmarks:

@@ -1,11 +1,10 @@
-"""Rule script: the teacher's gold data (answers, grounding questions, judgements, new questions), its grounding
-stage's existence questions and the LLM pretraining text."""
+"""Rule script: the teacher's gold data (answers, grounding questions, judgements, new questions) and the LLM
+pretraining text."""
 
 from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 from mmdistill.toyworld.corpora import (
     make_augment_data,
-    make_existence_data,
     make_gold_answer_data,
     make_grounding_data,
     make_judge_data,
@@ -14,17 +13,12 @@ from mmdistill.toyworld.corpora import (
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     seed = job.params["seed"]
-    all_scenes = list(read_jsonl(job.input.scenes))
-    scenes = [s for s in all_scenes if s["split"] == "instruct"]
+    scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "instruct"]
     gold = (make_gold_answer_data(scenes, seed, job.params["gold_answers_per_scene"])
             + make_grounding_data(scenes, seed, job.params["grounding_questions_per_scene"])
             + make_judge_data(scenes, seed, job.params["judge_examples_per_scene"])
             + make_augment_data(scenes, seed, job.params["augment_examples_per_scene"]))
-    grounding = make_existence_data([s for s in all_scenes if s["split"] in ("pretrain", "instruct")], seed,
-                                    job.params["existence_questions_per_scene"])
     text = make_lm_pretraining_text(scenes, seed, job.params["lm_text_sentences"])
     write_json(job.output.teacher_gold, gold)
-    write_json(job.output.teacher_grounding, grounding)
     write_jsonl(job.output.lm_text, ({"text": t} for t in text))
-    job.log.info("teacher gold %d records; grounding stage %d; LM text %d sentences", len(gold), len(grounding),
-                 len(text))
+    job.log.info("teacher gold %d records; LM text %d sentences", len(gold), len(text))

@@ -359,7 +359,8 @@ def test_provenance_records_match_the_artifacts(workdir):
     default = yaml.safe_load((ROOT / "config.yaml").read_text())["evaluation"]["finetune"]
     rates = {model: json.loads((workdir / f"results/provenance/models/finetuned_mc/{model}.json").read_text())
              ["params"]["train"]["learning_rate"] for model in ("teacher", "seed0/unidirectional")}
-    assert rates == {"teacher": default["teacher_learning_rate"], "seed0/unidirectional": default["train"]["learning_rate"]}
+    assert rates == {"teacher": default["teacher_learning_rate"],
+                     "seed0/unidirectional": default["train"]["learning_rate"]}
     # the training seed reaches every student-side job: training, stage-2 sampling, fine-tuning, evaluation
     for artifact in ("models/seed1/student_stage1", "comd/seed1/main/iter1/teacher_answers.jsonl",
                      "comd/seed1/main/iter1/report.json", "models/seed1/comd-main-iter2",

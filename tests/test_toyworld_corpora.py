@@ -68,8 +68,7 @@ def test_records_are_valid_llava_conversations(datasets):
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
             assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "existence": "answer",
-                                      "judge": "judge",
-                                      "augment": "augment"}[name]
+                                      "judge": "judge", "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
 

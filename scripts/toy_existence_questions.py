@@ -1,0 +1,11 @@
+"""Rule script: the existence questions of the teacher's grounding stage, over the pretrain and instruct scenes."""
+
+from mmdistill.io import read_jsonl, write_json
+from mmdistill.jobs import snakemake_job
+from mmdistill.toyworld.corpora import make_existence_data
+
+with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
+    scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] in ("pretrain", "instruct")]
+    records = make_existence_data(scenes, job.params["seed"], job.params["questions_per_scene"])
+    write_json(job.output.questions, records)
+    job.log.info("grounding stage: %d existence questions about %d scenes", len(records), len(scenes))
