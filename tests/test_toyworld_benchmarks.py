@@ -117,3 +117,11 @@ def test_benchmarks_are_deterministic():
         lambda seed: benchmarks.make_open_benchmark(TEST[:50], seed, 2),
     ):
         assert make(5) == make(5) and make(5) != make(6)
+
+
+def test_adversarial_negatives_share_a_colour_or_a_shape_in_the_given_order():
+    present = [("red", "circle"), ("blue", "square")]
+    absent = [("green", "triangle"), ("blue", "circle"), ("yellow", "square"), ("red", "triangle"), ("green", "circle")]
+    assert benchmarks.adversarial_negatives(absent, present) == [
+        ("blue", "circle"), ("yellow", "square"), ("red", "triangle"), ("green", "circle")]
+    assert benchmarks.adversarial_negatives([("green", "triangle")], present) == []

@@ -283,10 +283,17 @@ def pope_question(color: str, shape: str) -> str:
     return render_question(POPE_TEMPLATE, {"np": Ref(color=color, shape=shape)})
 
 
+def adversarial_negatives(absent, present) -> list[tuple[str, str]]:
+    """The absent (colour, shape) pairs that share the colour or the shape of a present one (POPE's
+    adversarial negatives), in the order of `absent`."""
+    return [(color, shape) for color, shape in absent
+            if any(color == present_color or shape == present_shape for present_color, present_shape in present)]
+
+
 def _pope_negatives(present: set, ranking: list, rng: Random) -> dict[str, list]:
     """Absent (colour, shape) pairs per negative type, in the order they are used."""
     absent = [pair for pair in ranking if pair not in present]
-    shares = [pair for pair in absent if any(pair[0] == c or pair[1] == s for c, s in present)]
+    shares = adversarial_negatives(absent, present)
     return {
         "random": rng.sample(absent, len(absent)),
         "popular": absent,  # most frequent in the dataset first

@@ -23,7 +23,13 @@ from random import Random
 from mmdistill import roles
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.toyworld import oracle
-from mmdistill.toyworld.benchmarks import SEED_DIMENSIONS, make_mc_item, make_seed_item, pope_question
+from mmdistill.toyworld.benchmarks import (
+    SEED_DIMENSIONS,
+    adversarial_negatives,
+    make_mc_item,
+    make_seed_item,
+    pope_question,
+)
 from mmdistill.toyworld.language import (
     CAPTION_ADJECTIVES,
     CAPTION_FRAMES,
@@ -227,7 +233,7 @@ def make_existence_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
         rng = scene_rng(seed, "existence", scene["scene_id"])
         present = sorted({(obj["color"], obj["shape"]) for obj in scene["objects"]})
         absent = [kind for kind in kinds if kind not in present]
-        near = [(c, s) for c, s in absent if any(c == pc or s == ps for pc, ps in present)]
+        near = adversarial_negatives(absent, present)
         for k in range(per_scene):
             if k % 2 == 0:
                 kind, answer = rng.choice(present), YES
