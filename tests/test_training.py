@@ -213,3 +213,24 @@ def test_gradient_checkpointing_is_a_train_key_and_leaves_the_loss_curve(corpus)
     assert (plain["gradient_checkpointing"], checkpointed["gradient_checkpointing"]) == (False, True)
     losses = [[point["loss"] for point in run["loss_curve"]] for run in (plain, checkpointed)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_a_resumed_llava_gets_its_checkpoints_weights_not_its_initial_ones(tiny_checkpoint, tmp_path):
+    from transformers import TrainingArguments
+
+    from mmdistill.models.llava import load_llava
+    from mmdistill.training import _GuardedTrainer
+
+    trained, _ = load_llava(tiny_checkpoint)
+    checkpoint = tmp_path / "checkpoint-3"
+    trained.save_pretrained(checkpoint)  # what Trainer writes into a checkpoint: LLaVA's legacy names
+    assert set(load_file(checkpoint / "model.safetensors")).isdisjoint(trained.state_dict())
+    model, _ = load_llava(tiny_checkpoint)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    trainer = _GuardedTrainer("rule teacher_instruct", model=model,
+                              args=TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[]))
+    trainer._load_from_checkpoint(str(checkpoint))
+    reference = trained.state_dict()
+    assert all(torch.equal(value, reference[name]) for name, value in model.state_dict().items())

@@ -87,6 +87,21 @@ class _GuardedTrainer(Trainer):
                                  f"of {self.state.max_steps}; training stopped, nothing is saved")
         return loss
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """Resume a checkpoint's weights through `from_pretrained`, which maps saved names to the model's.
+
+        `Trainer` loads the saved state dict by name and ignores names it does not know. LLaVA saves
+        its legacy names (`language_model.model.*` for `model.language_model.*`), so nothing loaded and
+        a killed job resumed from its initial weights with a trained optimizer. Any mismatch is an error.
+        (DeepSpeed resumes through its own files; FSDP keeps Trainer's loader.)
+        """
+        if self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model = self.accelerator.unwrap_model(model if model is not None else self.model)
+        parameter = next(model.parameters())
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=parameter.dtype)
+        model.load_state_dict(saved.state_dict(), strict=True)
+
 
 class _ObjectiveTrainer(_GuardedTrainer):
     """`Trainer` whose loss is an `Objective`; each term is averaged between two logs, as the loss is."""
