@@ -29,13 +29,13 @@ if (
         "config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name"
     )
 
-if config["models"]["chat_template"] != "toy" and "toy" in (
+if not config["models"]["chat_template"].startswith("toy") and "toy" in (
     config["models"]["teacher"],
     config["models"]["student_llm"],
 ):
     raise ConfigError(
         f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
-        "the toy models' word-level tokenizer knows only the 'toy' template"
+        "the toy models' word-level tokenizer knows only the 'toy' and 'toy_image_first' templates"
     )
 
 if config["mod"]["preference"]["pairs"] == "rlaif_v" and (

@@ -8,6 +8,7 @@ from mmdistill.conversation import (
     encode_conversation,
     encode_prompt,
     from_llava_record,
+    get_template,
 )
 from mmdistill.models.tokenizer import build_word_tokenizer
 
@@ -71,19 +72,32 @@ def test_only_last_turn_may_be_open():
         conversation_pieces(["a ?", "b ?"], [None, "x"])
 
 
-def test_the_toy_template_keeps_the_toy_worlds_ids(tokenizer):
-    """The toy world's training ids, and so its tables, are those of the piece-by-piece encoding it had
-    before chat templates: BOS, each piece's words, the image marker expanded, EOS after each answer."""
+@pytest.mark.parametrize("template", ["toy", "toy_image_first"])
+def test_the_toy_templates_place_the_image_after_or_before_the_first_question(tokenizer, template):
+    """Eq. 2's two layouts, [P, Q_1, V] (`toy`) and [P, V, Q_1] (`toy_image_first`): BOS, each piece's
+    words, the image marker expanded once in the first turn, EOS after each answer."""
     questions, answers = ["what color is the circle ?", "how many objects are there ?"], ["red .", "2"]
-    image_id = tokenizer.convert_tokens_to_ids("<image>")
-    expected_ids, expected_labels = [tokenizer.bos_token_id], [IGNORE_INDEX]
+    image = [tokenizer.convert_tokens_to_ids("<image>")] * NUM_IMAGE_TOKENS
+
+    def words(text):
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    system = words("a chat between a curious user and an assistant that sees the image .")
+    expected_ids, expected_labels = [tokenizer.bos_token_id] + system, [IGNORE_INDEX] * (1 + len(system))
     for turn, (question, answer) in enumerate(zip(questions, answers)):
-        prompt = tokenizer.encode(f"user : {question} assistant :", add_special_tokens=False)
-        if turn == 0:
-            prompt = (tokenizer.encode("a chat between a curious user and an assistant that sees the image . user :",
-                                       add_special_tokens=False)
-                      + [image_id] * NUM_IMAGE_TOKENS + prompt[2:])
-        reply = tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
+        if turn == 0 and template == "toy":
+            prompt = words(f"user : {question}") + image + words("assistant :")
+        elif turn == 0:
+            prompt = words("user :") + image + words(f"{question} assistant :")
+        else:
+            prompt = words(f"user : {question} assistant :")
+        reply = words(answer) + [tokenizer.eos_token_id]
         expected_ids += prompt + reply
         expected_labels += [IGNORE_INDEX] * len(prompt) + reply
-    assert encode_conversation(tokenizer, questions, answers, NUM_IMAGE_TOKENS) == (expected_ids, expected_labels)
+    assert encode_conversation(tokenizer, questions, answers, NUM_IMAGE_TOKENS, get_template(template)) == (
+        expected_ids, expected_labels)
+
+
+def test_an_unknown_template_is_named():
+    with pytest.raises(ValueError, match="'toy_image_last'.*toy_image_first"):
+        get_template("toy_image_last")

@@ -4,11 +4,19 @@ A conversation (V, C) with C = [(Q_1, A_1), ..., (Q_M, A_M)] is laid out as
 
     P  USER: V Q_1  ASSISTANT: A_1 <STOP>  USER: Q_2  ASSISTANT: A_2 <STOP> ...
 
-with the image V placed with the first question ([P, V, Q_1], the first option of
-eq. 2), and left out for a text-only record. Only answer tokens and their <STOP> are
-supervised, following eq. (3). `TEMPLATES` holds the concrete layouts
-(`models.chat_template`): the toy world's word-level one, LLaVA-1.5's Vicuna v1
-(`USER: <image>\\n... ASSISTANT:`, CoMD) and Qwen's ChatML (LLaVA-MoD).
+with the image V placed with the first question, before it ([P, V, Q_1], eq. 2's first
+option) or after it ([P, Q_1, V], its second), and left out for a text-only record.
+Only answer tokens and their <STOP> are supervised, following eq. (3). `TEMPLATES`
+holds the concrete layouts (`models.chat_template`): the toy world's word-level one
+with the image after the question (`toy`) or before it (`toy_image_first`), LLaVA-1.5's
+Vicuna v1 (`USER: <image>\\n... ASSISTANT:`, CoMD) and Qwen's ChatML (LLaVA-MoD).
+
+Why the toy world asks first: under the causal mask an image token can attend only to
+what comes before it. After the question, every image token can already check itself
+against what is asked; before it, the answer position must gather the question and
+search the image in one go. The toy teacher, a tiny LLM trained from scratch, answers
+more held-out questions asked first (README, "Method notes"); real checkpoints keep the
+layout they were trained on.
 
 Ids come from tokenizing the whole text once, as a processor tokenizes a prompt at
 inference; labels come from the template's pieces through the tokenizer's character
@@ -34,6 +42,7 @@ class ChatTemplate:
     """One model family's turn layout. A turn is
 
         user + [image + image_separator, first turn with an image] + question + assistant   (the prompt)
+        (with `image_after_question`: user + question + [image_separator + image] + assistant)
         answer_prefix + answer + stop                                                    (supervised)
         turn_end                                                                         (not supervised)
 
@@ -48,6 +57,7 @@ class ChatTemplate:
     answer_prefix: str
     stop: str | None
     turn_end: str
+    image_after_question: bool = False
 
     def stop_text(self, tokenizer) -> str:
         if self.stop is not None:
@@ -69,7 +79,11 @@ class ChatTemplate:
 TEMPLATES = {
     # The toy world's word-level frame; spacing is irrelevant to its word-level tokenizer.
     "toy": ChatTemplate("toy", system=SYSTEM_PROMPT, user=f" {USER_TAG} ", image_separator=" ",
-                        assistant=f" {ASSISTANT_TAG}", answer_prefix=" ", stop=None, turn_end=""),
+                        assistant=f" {ASSISTANT_TAG}", answer_prefix=" ", stop=None, turn_end="",
+                        image_after_question=True),
+    "toy_image_first": ChatTemplate("toy_image_first", system=SYSTEM_PROMPT, user=f" {USER_TAG} ",
+                                    image_separator=" ", assistant=f" {ASSISTANT_TAG}", answer_prefix=" ",
+                                    stop=None, turn_end=""),
     # LLaVA-1.5's conv_vicuna_v1 (sep " ", sep2 "</s>"), what llava-1.5-*-hf and Vicuna-7B-v1.1 read.
     "vicuna_v1": ChatTemplate(
         "vicuna_v1",
@@ -115,8 +129,14 @@ def conversation_pieces(questions: list[str], answers: list[str | None], templat
         raise ValueError("a conversation needs as many answers as questions, and at least one turn")
     pieces = [Piece(template.system, False)]
     for turn, (question, answer) in enumerate(zip(questions, answers)):
-        visual = IMAGE_PLACEHOLDER + template.image_separator if turn == 0 and image else ""
-        pieces.append(Piece(f"{template.user}{visual}{question}{template.assistant}", False))
+        with_image = turn == 0 and image
+        if with_image and template.image_after_question:
+            user_turn = f"{template.user}{question}{template.image_separator}{IMAGE_PLACEHOLDER}"
+        elif with_image:
+            user_turn = f"{template.user}{IMAGE_PLACEHOLDER}{template.image_separator}{question}"
+        else:
+            user_turn = f"{template.user}{question}"
+        pieces.append(Piece(f"{user_turn}{template.assistant}", False))
         if answer is None:
             if turn != len(questions) - 1:
                 raise ValueError("only the last turn may be left without an answer")
