@@ -9,6 +9,7 @@ from mmdistill.conversation import (
     encode_prompt,
     from_llava_record,
     get_template,
+    prompt_text,
 )
 from mmdistill.models.tokenizer import build_word_tokenizer
 
@@ -101,3 +102,10 @@ def test_the_toy_templates_place_the_image_after_or_before_the_first_question(to
 def test_an_unknown_template_is_named():
     with pytest.raises(ValueError, match="'toy_image_last'.*toy_image_first"):
         get_template("toy_image_last")
+
+
+def test_the_tokenizers_chat_template_renders_the_toy_prompt(tokenizer):
+    """`apply_chat_template` with the content in the toy order (question, then image) gives the training prompt."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "is there a square ?"}, {"type": "image"}]}]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    assert tokenizer(rendered)["input_ids"] == tokenizer(prompt_text("is there a square ?"))["input_ids"]

@@ -12,7 +12,8 @@ from mmdistill.conversation import ASSISTANT_TAG, IMAGE_PLACEHOLDER, SYSTEM_PROM
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, IMAGE_PLACEHOLDER]
 
-# Renders the same text as `mmdistill.conversation.conversation_pieces`; a word-level
+# Renders the same text as `mmdistill.conversation.conversation_pieces` when the user's content
+# items come in the template's order (`toy`: the question, then the image); a word-level
 # tokenizer ignores spacing, so processor-built prompts equal piece-built ones.
 CHAT_TEMPLATE = (
     "{{ '" + SYSTEM_PROMPT + "' }}"
