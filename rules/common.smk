@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from mmdistill.config import ConfigError, canonical_config, validate_config
+from mmdistill.conversation import TOY_TEMPLATES
 
 validate_config(config, Path(workflow.basedir) / "config.schema.yaml", source="config")
 # Params reach Snakemake in one canonical form (mappings in the schema's key order, whole numbers as ints), so a
@@ -29,13 +30,13 @@ if (
         "config: `evaluation.judge_api.model`: the api judge needs the endpoint's model name"
     )
 
-if not config["models"]["chat_template"].startswith("toy") and "toy" in (
+if config["models"]["chat_template"] not in TOY_TEMPLATES and "toy" in (
     config["models"]["teacher"],
     config["models"]["student_llm"],
 ):
     raise ConfigError(
         f"config: `models.chat_template`: {config['models']['chat_template']!r} needs real models; "
-        "the toy models' word-level tokenizer knows only the 'toy' and 'toy_image_first' templates"
+        f"the toy models' word-level tokenizer knows only the templates {TOY_TEMPLATES}"
     )
 
 if config["mod"]["preference"]["pairs"] == "rlaif_v" and (

@@ -28,7 +28,7 @@ sample). So the ids a model is trained on are the ids it is prompted with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 IGNORE_INDEX = -100
 IMAGE_PLACEHOLDER = "<image>"
@@ -76,14 +76,13 @@ class ChatTemplate:
         return token_id
 
 
+# The toy world's word-level frame; spacing is irrelevant to its word-level tokenizer.
+TOY_TEMPLATE = ChatTemplate("toy", system=SYSTEM_PROMPT, user=f" {USER_TAG} ", image_separator=" ",
+                            assistant=f" {ASSISTANT_TAG}", answer_prefix=" ", stop=None, turn_end="",
+                            image_after_question=True)
 TEMPLATES = {
-    # The toy world's word-level frame; spacing is irrelevant to its word-level tokenizer.
-    "toy": ChatTemplate("toy", system=SYSTEM_PROMPT, user=f" {USER_TAG} ", image_separator=" ",
-                        assistant=f" {ASSISTANT_TAG}", answer_prefix=" ", stop=None, turn_end="",
-                        image_after_question=True),
-    "toy_image_first": ChatTemplate("toy_image_first", system=SYSTEM_PROMPT, user=f" {USER_TAG} ",
-                                    image_separator=" ", assistant=f" {ASSISTANT_TAG}", answer_prefix=" ",
-                                    stop=None, turn_end=""),
+    "toy": TOY_TEMPLATE,
+    "toy_image_first": replace(TOY_TEMPLATE, name="toy_image_first", image_after_question=False),
     # LLaVA-1.5's conv_vicuna_v1 (sep " ", sep2 "</s>"), what llava-1.5-*-hf and Vicuna-7B-v1.1 read.
     "vicuna_v1": ChatTemplate(
         "vicuna_v1",
@@ -98,6 +97,7 @@ TEMPLATES = {
         answer_prefix="", stop="<|im_end|>", turn_end="\n"),
 }
 DEFAULT_TEMPLATE = "toy"
+TOY_TEMPLATES = ("toy", "toy_image_first")  # the ones the toy models' word-level tokenizer can read
 
 
 def get_template(name: str) -> ChatTemplate:
