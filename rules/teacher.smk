@@ -35,10 +35,10 @@ rule teacher_align:
 
 
 rule teacher_ground:
-    """Existence questions alone, at a small rate: the content search the instruction mix never taught."""
+    """Existence and search questions at a small rate: the content search the instruction mix never taught."""
     input:
         init=rules.teacher_align.output.model,
-        data=rules.toy_existence_questions.output.questions,
+        data=rules.toy_grounding_questions.output.questions,
         images=rules.toy_scenes.output.images,
     output:
         model=directory(f"{MODELS}/{{teacher}}_grounded"),

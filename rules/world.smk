@@ -80,21 +80,22 @@ rule toy_instructions:
         "../scripts/toy_instructions.py"
 
 
-rule toy_existence_questions:
-    """The teacher's grounding stage data: existence questions about the pretrain and instruct scenes."""
+rule toy_grounding_questions:
+    """The teacher's grounding stage data: existence and content-search questions about the pretrain and instruct scenes."""
     input:
         scenes=rules.toy_scenes.output.scenes,
     output:
         questions=f"{WORLD}/teacher_grounding.json",
     log:
-        log_path("toy_existence_questions"),
+        log_path("toy_grounding_questions"),
     conda:
         "../envs/world.yaml"
     params:
         seed=config["seed"],
-        questions_per_scene=config["toy_world"]["existence_questions_per_scene"],
+        existence_per_scene=config["toy_world"]["existence_questions_per_scene"],
+        search_per_scene=config["toy_world"]["search_questions_per_scene"],
     script:
-        "../scripts/toy_existence_questions.py"
+        "../scripts/toy_grounding_questions.py"
 
 
 rule toy_benchmarks:

@@ -31,7 +31,7 @@ def datasets():
         "seed": corpora.make_instruction_seed(SCENES, 0),
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
         "grounding": corpora.make_grounding_data(SCENES, 0, 6),
-        "existence": corpora.make_existence_data(SCENES, 0, 6),
+        "grounding_stage": corpora.make_grounding_stage_data(SCENES, 0, 6, 6),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
         "augment": corpora.make_augment_data(SCENES, 0, 3),
     }
@@ -47,7 +47,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_instruction_seed(SCENES, seed),
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
         lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
-        lambda seed: corpora.make_existence_data(SCENES, seed, 2),
+        lambda seed: corpora.make_grounding_stage_data(SCENES, seed, 2, 3),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
         lambda seed: corpora.make_augment_data(SCENES, seed, 2),
         lambda seed: corpora.make_lm_pretraining_text(SCENES, seed, 300),
@@ -67,7 +67,7 @@ def test_records_are_valid_llava_conversations(datasets):
             questions, answers = conversation.from_llava_record(record)
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
-            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "existence": "answer",
+            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "grounding_stage": "answer",
                                       "judge": "judge", "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
@@ -115,13 +115,13 @@ def test_grounding_data_is_one_oracle_answered_content_search_question_per_recor
     assert set(existence) == {"yes", "no"} and 0.4 < existence["yes"] / sum(existence.values()) < 0.6
 
 
-def test_existence_data_alternates_present_and_absent_kinds_half_of_them_adversarial(datasets):
-    records = datasets["existence"]
+def test_grounding_stage_existence_questions_alternate_present_and_absent_kinds_half_of_them_adversarial(datasets):
+    records = [record for record in datasets["grounding_stage"] if record["format"] == "existence"]
     assert len(records) == 6 * len(SCENES)
     answers, adversarial = Counter(), Counter()
     for k, record in enumerate(records):
         (question,), (answer,) = conversation.from_llava_record(record)
-        assert record["format"] == "existence" and task_type_of(question) == "exist"
+        assert task_type_of(question) == "exist"
         assert oracle.answer(_scene(record), question) == answer == ("yes" if k % 2 == 0 else "no")
         answers[answer] += 1
         if answer == "no":
@@ -130,6 +130,22 @@ def test_existence_data_alternates_present_and_absent_kinds_half_of_them_adversa
             adversarial[any(obj["color"] == color or obj["shape"] == shape for obj in objects)] += 1
     assert answers["yes"] == answers["no"]
     assert 0.5 < adversarial[True] / sum(adversarial.values()) < 0.9  # half chosen so, and some random ones share too
+
+
+def test_grounding_stage_search_questions_cycle_position_word_relation_answered_by_the_oracle(datasets):
+    records = [record for record in datasets["grounding_stage"] if record["format"] == "search"]
+    assert len(records) == 6 * len(SCENES)
+    scenes_with_words = sum(any(obj["text"] for obj in scene["objects"]) for scene in SCENES)
+    assert 0 < scenes_with_words < len(SCENES)
+    tasks = Counter(record["tasks"][0] for record in records)
+    assert tasks == {"text": 2 * scenes_with_words, "relation": 2 * len(SCENES),
+                     "position": 2 * len(SCENES) + 2 * (len(SCENES) - scenes_with_words)}
+    for record in records:
+        (question,), (answer,) = conversation.from_llava_record(record)
+        assert task_type_of(question) == record["tasks"][0]
+        assert oracle.answer(_scene(record), question) == answer != oracle.UNANSWERABLE
+        if record["tasks"][0] == "text":
+            assert answer in {obj["text"] for obj in _scene(record)["objects"]}
 
 
 def test_judge_targets_are_oracle_scores_in_both_orders(datasets):

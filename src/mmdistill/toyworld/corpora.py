@@ -4,8 +4,8 @@
   (stands in for CC3M + SBU + LAION, CoMD §3.2).
 * `make_instruction_seed`: multi-turn conversations with gold answers (LLaVA-80K).
 * `make_gold_answer_data`: supervised data for the teacher, open and multiple choice.
-* `make_grounding_data` / `make_existence_data`: short content-search questions for the
-  teacher, in its gold data and in its grounding stage.
+* `make_grounding_data` / `make_grounding_stage_data`: short content-search questions for
+  the teacher, in its gold data and in its grounding stage.
 * `make_judge_data` / `make_augment_data`: supervised data for the assessor and
   augmentor roles (prompts from `mmdistill.roles`).
 * `make_lm_pretraining_text`: plain text for pretraining the tiny language models.
@@ -222,11 +222,18 @@ def make_grounding_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
     return records
 
 
-def make_existence_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
-    """The teacher's grounding stage: `per_scene` one-turn "is there a <colour> <shape> in the image ?"
-    questions per scene, a present kind and an absent one in turn; half of the absent kinds share a
-    colour or a shape with a present object (POPE's adversarial negatives), the rest are any absent kind.
-    Each record's "format" is existence."""
+# The grounding stage's other questions: find an object by its content, then read where it is, its
+# word, or its neighbour (README, "Method notes": with them the existence circuit forms too).
+SEARCH_TASKS = ("position", "text", "relation")
+
+
+def make_grounding_stage_data(scenes: list[dict], seed: int, existence_per_scene: int,
+                              search_per_scene: int) -> list[dict]:
+    """The teacher's grounding stage, per scene: `existence_per_scene` one-turn "is there a <colour> <shape>
+    in the image ?" questions, a present kind and an absent one in turn, half of the absent kinds sharing a
+    colour or a shape with a present object (POPE's adversarial negatives), the rest any absent kind; then
+    `search_per_scene` one-turn questions of SEARCH_TASKS in turn (position in place of a word where the
+    scene has none), answered by the oracle. Records' "format" is existence or search."""
     kinds = [(color, shape) for color in COLORS for shape in SHAPES]
     records = []
     for scene in scenes:
@@ -234,13 +241,21 @@ def make_existence_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
         present = sorted({(obj["color"], obj["shape"]) for obj in scene["objects"]})
         absent = [kind for kind in kinds if kind not in present]
         near = adversarial_negatives(absent, present)
-        for k in range(per_scene):
+        for k in range(existence_per_scene):
             if k % 2 == 0:
                 kind, answer = rng.choice(present), YES
             else:
                 kind, answer = rng.choice(near if near and rng.random() < 0.5 else absent), NO
             records.append(_qa_record(f"existence-{scene['scene_id']}-{k}", scene,
                                       [("exist", pope_question(*kind), answer)], format="existence"))
+        has_word = any(obj["text"] for obj in scene["objects"])
+        for k in range(search_per_scene):
+            task = SEARCH_TASKS[k % len(SEARCH_TASKS)]
+            if task == "text" and not has_word:
+                task = "position"
+            question = make_question(task, scene, rng)  # never None: a scene has an object, and a word here
+            records.append(_qa_record(f"search-{scene['scene_id']}-{k}", scene,
+                                      [(task, question, oracle.answer(scene, question))], format="search"))
     return records
 
 
