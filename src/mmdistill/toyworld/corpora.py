@@ -214,12 +214,16 @@ def make_grounding_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
         rng = scene_rng(seed, "grounding", scene["scene_id"])
         for k in range(per_scene):
             task = GROUNDING_TASKS[k % len(GROUNDING_TASKS)]
-            question = None
-            while question is None:  # every task here has a question about any non-empty scene
-                question = make_question(task, scene, rng)
-            records.append(_qa_record(f"grounding-{scene['scene_id']}-{k}", scene,
-                                      [(task, question, oracle.answer(scene, question))], format="grounding"))
+            records.append(_oracle_answered(f"grounding-{scene['scene_id']}-{k}", scene, task, rng, "grounding"))
     return records
+
+
+def _oracle_answered(record_id: str, scene: dict, task: str, rng: Random, record_format: str) -> dict:
+    """A one-turn record: a random question of `task` about `scene` (the task must have one) and the oracle's answer."""
+    question = None
+    while question is None:
+        question = make_question(task, scene, rng)
+    return _qa_record(record_id, scene, [(task, question, oracle.answer(scene, question))], format=record_format)
 
 
 # The grounding stage's other questions: find an object by its content, then read where it is, its
@@ -253,9 +257,7 @@ def make_grounding_stage_data(scenes: list[dict], seed: int, existence_per_scene
             task = SEARCH_TASKS[k % len(SEARCH_TASKS)]
             if task == "text" and not has_word:
                 task = "position"
-            question = make_question(task, scene, rng)  # never None: a scene has an object, and a word here
-            records.append(_qa_record(f"search-{scene['scene_id']}-{k}", scene,
-                                      [(task, question, oracle.answer(scene, question))], format="search"))
+            records.append(_oracle_answered(f"search-{scene['scene_id']}-{k}", scene, task, rng, "search"))
     return records
 
 
