@@ -70,6 +70,7 @@ rule toy_instructions:
     params:
         seed=config["seed"],
         gold_answers_per_scene=config["toy_world"]["gold_answers_per_scene"],
+        category_questions_per_scene=config["toy_world"]["category_questions_per_scene"],
         grounding_questions_per_scene=config["toy_world"][
             "grounding_questions_per_scene"
         ],

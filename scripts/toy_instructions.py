@@ -1,10 +1,11 @@
-"""Rule script: the teacher's gold data (answers, grounding questions, judgements, new questions) and the LLM
-pretraining text."""
+"""Rule script: the teacher's gold data (answers, text-only multiple choice, grounding questions, judgements,
+new questions) and the LLM pretraining text."""
 
 from mmdistill.io import read_jsonl, write_json, write_jsonl
 from mmdistill.jobs import snakemake_job
 from mmdistill.toyworld.corpora import (
     make_augment_data,
+    make_category_data,
     make_gold_answer_data,
     make_grounding_data,
     make_judge_data,
@@ -15,6 +16,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     seed = job.params["seed"]
     scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "instruct"]
     gold = (make_gold_answer_data(scenes, seed, job.params["gold_answers_per_scene"])
+            + make_category_data(scenes, seed, job.params["category_questions_per_scene"])
             + make_grounding_data(scenes, seed, job.params["grounding_questions_per_scene"])
             + make_judge_data(scenes, seed, job.params["judge_examples_per_scene"])
             + make_augment_data(scenes, seed, job.params["augment_examples_per_scene"]))

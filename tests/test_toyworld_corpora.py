@@ -20,7 +20,7 @@ from mmdistill.toyworld.language import (
     parse_question,
     task_type_of,
 )
-from mmdistill.toyworld.scenes import generate_scenes
+from mmdistill.toyworld.scenes import COLORS, SHAPES, SIZES, all_cell_names, generate_scenes
 
 SCENES = generate_scenes(150, 3, "train")
 
@@ -30,6 +30,7 @@ def datasets():
     return {
         "seed": corpora.make_instruction_seed(SCENES, 0),
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
+        "category": corpora.make_category_data(SCENES, 0, 2),
         "grounding": corpora.make_grounding_data(SCENES, 0, 6),
         "grounding_stage": corpora.make_grounding_stage_data(SCENES, 0, 6, 6),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
@@ -46,6 +47,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_raw_captions(SCENES, 3, seed),
         lambda seed: corpora.make_instruction_seed(SCENES, seed),
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
+        lambda seed: corpora.make_category_data(SCENES, seed, 1),
         lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
         lambda seed: corpora.make_grounding_stage_data(SCENES, seed, 2, 3),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
@@ -67,8 +69,8 @@ def test_records_are_valid_llava_conversations(datasets):
             questions, answers = conversation.from_llava_record(record)
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
-            assert record["role"] == {"seed": "answer", "gold": "answer", "grounding": "answer", "grounding_stage": "answer",
-                                      "judge": "judge", "augment": "augment"}[name]
+            assert record["role"] == {"seed": "answer", "gold": "answer", "category": "answer", "grounding": "answer",
+                                      "grounding_stage": "answer", "judge": "judge", "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
 
@@ -98,6 +100,24 @@ def test_gold_answer_data_covers_all_task_types_and_multiple_choice(datasets):
         if record["format"] in ("mc", "seed"):  # answered with the text of the right option
             query = parse_question(questions[0])
             assert questions[0].endswith(MC_INSTRUCTION) and answers[0] in query.options
+
+
+def test_category_data_is_text_only_multiple_choice_answered_with_the_one_option_of_the_asked_kind(datasets):
+    records = datasets["category"]
+    assert len(records) == 2 * len(SCENES)
+    kinds = Counter()
+    for record in records:
+        assert record["format"] == "category" and record["tasks"] == ["category"]
+        (question,), (answer,) = conversation.from_llava_record(record)
+        query = parse_question(question)
+        kind = re.search(r"(color|shape|size|position) \?", question).group(1)
+        kinds[kind] += 1
+        of_kind = {"color": COLORS, "shape": SHAPES, "size": SIZES, "position": all_cell_names(2)}[kind]
+        assert question.endswith(MC_INSTRUCTION) and len(query.options) == 4
+        assert [option for option in query.options if option in of_kind] == [answer]
+        assert oracle.answer(_scene(record), question) == answer
+    assert set(kinds) == {"color", "shape", "size", "position"}
+    assert 0.4 < kinds["position"] / len(records) < 0.6  # the spatial subject's one kind, as in the MC benchmark
 
 
 def test_grounding_data_is_one_oracle_answered_content_search_question_per_record(datasets):

@@ -172,28 +172,38 @@ def make_mc_item(scene: dict, item_id: str, rng: Random) -> dict | None:
     subject = rng.choice([subject for subject in MC_SUBJECTS if subject != "text" or has_word])
     modalities = [modality for modality in MODALITY_WEIGHTS if modality != "no" or SUBJECT_KINDS[subject]]
     modality = rng.choices(modalities, weights=[MODALITY_WEIGHTS[modality] for modality in modalities])[0]
-    context = None
     if modality == "no":
-        task, grade = "category", "easy"
-        question, gold, wrong = _category_question(rng.choice(SUBJECT_KINDS[subject]), rng)
-        options, letter = _shuffled_options(gold, [], wrong, 4, rng)
-    else:
-        tasks = [task for task in SUBJECT_TASKS[subject] if modality == "img" or task in MC_CONTEXT_TASKS]
-        task = rng.choice(tasks)
-        slots = question_slots(task, scene, rng)
-        if slots is None:
-            return None
-        template = rng.choice(TEMPLATES[task])
-        question = render_question(template, slots)
-        gold = oracle.answer(scene, question)
-        if modality == "txt":
-            alias = rng.choice(ALIASES)
-            context = render_question(rng.choice(CONTEXT_TEMPLATES), {"alias": alias, "ref": slots["ref"]})
-            question = render_question(template, {**slots, "ref": Ref(alias=alias)})
-        uses_cell = any("cell" in ref.uses() for ref in (slots.get("ref"), slots.get("ref2")) if ref)
-        grade = "hard" if task in HARD_TASKS or uses_cell or context else "easy"
-        preferred, others = _distractors(task, gold, scene, rng)
-        options, letter = _shuffled_options(gold, preferred, others, 4, rng)
+        return make_category_item(scene, item_id, subject, rng)
+    context = None
+    tasks = [task for task in SUBJECT_TASKS[subject] if modality == "img" or task in MC_CONTEXT_TASKS]
+    task = rng.choice(tasks)
+    slots = question_slots(task, scene, rng)
+    if slots is None:
+        return None
+    template = rng.choice(TEMPLATES[task])
+    question = render_question(template, slots)
+    gold = oracle.answer(scene, question)
+    if modality == "txt":
+        alias = rng.choice(ALIASES)
+        context = render_question(rng.choice(CONTEXT_TEMPLATES), {"alias": alias, "ref": slots["ref"]})
+        question = render_question(template, {**slots, "ref": Ref(alias=alias)})
+    uses_cell = any("cell" in ref.uses() for ref in (slots.get("ref"), slots.get("ref2")) if ref)
+    grade = "hard" if task in HARD_TASKS or uses_cell or context else "easy"
+    preferred, others = _distractors(task, gold, scene, rng)
+    options, letter = _shuffled_options(gold, preferred, others, 4, rng)
+    return _mc_item(scene, item_id, task, question, gold, options, letter, context, subject, modality, grade)
+
+
+def make_category_item(scene: dict, item_id: str, subject: str, rng: Random) -> dict:
+    """A text-only ScienceQA-like item of `subject` (context modality "no", grade easy): "which of these
+    words is a color ?", one option of the kind and three of other kinds or words."""
+    question, gold, wrong = _category_question(rng.choice(SUBJECT_KINDS[subject]), rng)
+    options, letter = _shuffled_options(gold, [], wrong, 4, rng)
+    return _mc_item(scene, item_id, "category", question, gold, options, letter, None, subject, "no", "easy")
+
+
+def _mc_item(scene: dict, item_id: str, task: str, question: str, gold: str, options: list[str], letter: str,
+             context: str | None, subject: str, modality: str, grade: str) -> dict:
     item = _base_item(scene, item_id, task, question, letter)
     item.update(
         {

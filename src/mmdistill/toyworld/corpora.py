@@ -24,8 +24,11 @@ from mmdistill import roles
 from mmdistill.conversation import IMAGE_PLACEHOLDER
 from mmdistill.toyworld import oracle
 from mmdistill.toyworld.benchmarks import (
+    MC_SUBJECTS,
     SEED_DIMENSIONS,
+    SUBJECT_KINDS,
     adversarial_negatives,
+    make_category_item,
     make_mc_item,
     make_seed_item,
     pope_question,
@@ -198,6 +201,23 @@ def _gold_record(record_id: str, scene: dict, rng: Random) -> dict:
         else:
             item = make_seed_item(scene, record_id, rng.choice(list(SEED_DIMENSIONS)), rng)
     return _qa_record(record_id, scene, [(item["task"], item["prompt"], item["answer_text"])], format=kind)
+
+
+def make_category_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
+    """Text-only multiple choice ("which of these words is a color ?") answered with the right option's
+    text, `per_scene` per scene, of a subject drawn from those that have such items. The gold mixture held
+    about 80, and the teacher answered a word of the asked kind that was not an option (README, "Method
+    notes"). Each record's "format" is category."""
+    subjects = [subject for subject in MC_SUBJECTS if SUBJECT_KINDS[subject]]
+    records = []
+    for scene in scenes:
+        rng = scene_rng(seed, "category", scene["scene_id"])
+        for k in range(per_scene):
+            record_id = f"category-{scene['scene_id']}-{k}"
+            item = make_category_item(scene, record_id, rng.choice(subjects), rng)
+            records.append(_qa_record(record_id, scene, [(item["task"], item["prompt"], item["answer_text"])],
+                                      format="category"))
+    return records
 
 
 # Short single-turn questions that can only be answered by finding an object by its content.
