@@ -49,7 +49,7 @@ rule noun_phrase_filter:
 
 
 rule student_stage1:
-    """Projector-only pretraining of the student (CoMD §3.2, lr 2e-3), once per training seed."""
+    """Pretraining of the student's projector (CoMD §3.2, lr 2e-3; comd.stage1.trainable), once per training seed."""
     input:
         vision_tower=vision_tower_checkpoint(),
         llm=student_llm_checkpoint(),
@@ -69,7 +69,7 @@ rule student_stage1:
         seed=lambda wildcards: int(wildcards.seed),
         data_format="captions",
         image_root=image_root("raw_captions_image_root"),
-        trainable=["projector"],
+        trainable=config["comd"]["stage1"]["trainable"],
         train=config["comd"]["stage1"]["train"],
     script:
         "../scripts/train_llava.py"

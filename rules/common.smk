@@ -423,10 +423,10 @@ MOD_MAIN_RECIPE = mod_recipe(MOD["distillation_tokens"])
 
 
 def mod_reuses_comd_stage1():
-    """Initialization (eq. 5) is CoMD's stage 1 (projector only, filtered captions): with mod.init equal to it,
+    """Initialization (eq. 5) is CoMD's stage 1 (comd.stage1 on the filtered captions): with mod.init equal to it,
     the stage-1 student of the same seed is that model, and MoD starts from it."""
     return MOD["init"] == {
-        "trainable": ["projector"],
+        "trainable": config["comd"]["stage1"]["trainable"],
         "train": config["comd"]["stage1"]["train"],
     }
 
