@@ -134,11 +134,13 @@ def vision_tower_checkpoint():
 
 
 def student_llm_checkpoint():
-    return (
-        f"{MODELS}/llm_student"
-        if is_toy(config["models"]["student_llm"])
-        else config["models"]["student_llm"]
-    )
+    """The student's LLM: a real checkpoint, or the toy one, made vision-ready unless
+    toy_models.student_vision_ready is null."""
+    if not is_toy(config["models"]["student_llm"]):
+        return config["models"]["student_llm"]
+    if config["toy_models"]["student_vision_ready"] is None:
+        return f"{MODELS}/llm_student"
+    return f"{MODELS}/llm_student_vision_ready"
 
 
 def model_id(name, seed):

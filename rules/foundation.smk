@@ -76,3 +76,29 @@ rule toy_llm:
         train=lambda wc: config["toy_models"]["llm"][wc.size]["train"],
     script:
         "../scripts/toy_llm.py"
+
+
+rule toy_student_vision_ready:
+    """The toy student LLM trained with a throwaway projector on captions and kept alone: ready to read
+    image tokens, as a real LLM is by scale, so that stage 1 can stay projector-only."""
+    input:
+        llm=f"{MODELS}/llm_student",
+        vision_tower=vision_tower_checkpoint(),
+        data=rules.toy_vision_ready_captions.output.captions,
+        images=rules.toy_scenes.output.images,
+    output:
+        model=directory(f"{MODELS}/llm_student_vision_ready"),
+        summary=f"{MODELS}/llm_student_vision_ready.training.json",
+    log:
+        log_path("toy_student_vision_ready"),
+    conda:
+        "../envs/train.yaml"
+    threads: max_threads()
+    params:
+        max_reject_rate=config["max_reject_rate"],
+        chat_template=CHAT_TEMPLATE,
+        seed=config["seed"],
+        image_root=lambda wildcards, input: str(Path(input.images).parent),
+        train=lambda wildcards: config["toy_models"]["student_vision_ready"]["train"],
+    script:
+        "../scripts/toy_student_vision_ready.py"

@@ -38,6 +38,26 @@ rule toy_raw_captions:
         "../scripts/toy_raw_captions.py"
 
 
+rule toy_vision_ready_captions:
+    """Captions that make the toy student LLM ready to read image tokens: detailed ones of the pretraining
+    scenes, raw-style ones of the instruct scenes."""
+    input:
+        scenes=rules.toy_scenes.output.scenes,
+    output:
+        captions=f"{WORLD}/vision_ready_captions.jsonl",
+    log:
+        log_path("toy_vision_ready_captions"),
+    conda:
+        "../envs/world.yaml"
+    params:
+        seed=config["seed"],
+        captions_per_scene=lambda wildcards: config["toy_models"][
+            "student_vision_ready"
+        ]["captions_per_scene"],
+    script:
+        "../scripts/toy_vision_ready_captions.py"
+
+
 rule toy_instruction_seed:
     """The instruction seed set (LLaVA-80K analog): conversations about the first instruct scenes."""
     input:

@@ -20,7 +20,7 @@ from mmdistill.toyworld.language import (
     parse_question,
     task_type_of,
 )
-from mmdistill.toyworld.scenes import COLORS, SHAPES, SIZES, all_cell_names, generate_scenes
+from mmdistill.toyworld.scenes import COLORS, SHAPES, SIZES, all_cell_names, generate_scenes, image_path
 
 SCENES = generate_scenes(150, 3, "train")
 
@@ -206,6 +206,21 @@ def test_raw_captions_have_a_long_tail_of_noun_phrases():
     assert sum(count < 3 for count in rare.values()) > 150  # seen once or twice
     assert sum(count >= 3 for count in rare.values()) > 50
     assert text.count("a red circle") > 100 and len(set(text.splitlines())) > 3000
+
+
+def test_vision_ready_captions_are_detailed_ones_of_pretraining_scenes_and_raw_ones_of_instruct_scenes():
+    scenes = generate_scenes(30, 0, "pretrain") + generate_scenes(20, 1, "instruct") + generate_scenes(10, 2, "bench_test")
+    captions = corpora.make_vision_ready_captions(scenes, 0, 3)
+    by_split = Counter(record["image"].split("/")[-1].split("-")[0] for record in captions)
+    assert by_split == {"pretrain": 30, "instruct": 60}, "no held-out image, one detailed caption per pretraining image"
+    scene_of = {image_path(scene): scene for scene in scenes}
+    for record in captions:
+        scene = scene_of[record["image"]]
+        if scene["split"] == "pretrain":
+            assert record["caption"] == oracle.describe(scene)
+        else:
+            assert record["caption"] in {c["caption"] for c in corpora.make_raw_captions([scene], 3, 0)}
+    assert captions == corpora.make_vision_ready_captions(scenes, 0, 3) != corpora.make_vision_ready_captions(scenes, 1, 3)
 
 
 def test_lm_pretraining_text_mixes_captions_qa_and_descriptions():

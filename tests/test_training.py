@@ -234,3 +234,45 @@ def test_a_resumed_llava_gets_its_checkpoints_weights_not_its_initial_ones(tiny_
     trainer._load_from_checkpoint(str(checkpoint))
     reference = trained.state_dict()
     assert all(torch.equal(value, reference[name]) for name, value in model.state_dict().items())
+
+
+def test_the_language_model_saved_alone_gives_the_llavas_text_logits(tiny_checkpoint, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from mmdistill.models.llava import load_llava, save_language_model
+
+    llava, processor = load_llava(tiny_checkpoint)
+    save_language_model(llava, processor, tmp_path / "llm")
+    llm = AutoModelForCausalLM.from_pretrained(tmp_path / "llm")
+    assert not any("projector" in name or "vision" in name for name in llm.state_dict())
+    input_ids = torch.tensor([processor.tokenizer.encode("what color is the circle ?")])
+    with torch.no_grad():
+        assert torch.allclose(llm(input_ids=input_ids).logits, llava(input_ids=input_ids).logits)
+
+
+def test_the_vision_ready_llm_is_trained_on_captions_and_assembles_with_a_fresh_projector(tmp_path):
+    from PIL import Image
+    from transformers import AutoModelForCausalLM
+
+    from conftest import COLORS, build_tiny_llava
+    from mmdistill.models.llava import assemble_llava
+    from mmdistill.stages import make_llm_vision_ready
+
+    build_tiny_llava(tmp_path)
+    (tmp_path / "images").mkdir()
+    captions = []
+    for index, color in enumerate(COLORS):
+        Image.new("RGB", (64, 64), color).save(tmp_path / f"images/{index}.png")
+        captions += [{"id": f"{index}-{k}", "image": f"images/{index}.png", "caption": f"there is a {color} circle ."}
+                     for k in range(8)]
+    write_jsonl(tmp_path / "captions.jsonl", captions)
+    summary = make_llm_vision_ready(tmp_path / "ready", tmp_path / "llm", tmp_path / "clip", tmp_path / "captions.jsonl",
+                                    tmp_path, {"learning_rate": 1e-2, "epochs": 4, "batch_size": 8}, seed=0)
+    assert set(summary["trainable_parts"]) == {"projector", "language_model"} and summary["examples"] == 32
+    curve = [point["loss"] for point in summary["loss_curve"]]
+    assert curve[-1] < curve[0] - 0.5, curve
+    before = AutoModelForCausalLM.from_pretrained(tmp_path / "llm").state_dict()
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "ready").state_dict()
+    assert any(not torch.equal(before[name], after[name]) for name in before if name in after)
+    student, _ = assemble_llava(tmp_path / "clip", tmp_path / "ready", seed=1)
+    assert torch.equal(student.lm_head.weight, after["lm_head.weight"])

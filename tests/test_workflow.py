@@ -131,7 +131,7 @@ def test_a_real_config_plans_no_toy_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     planned = result.stdout + result.stderr
     assert "student_stage1" in planned and "noun_phrase_extract" in planned and "evaluate" in planned
-    for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "teacher_instruct", "teacher_quality"):
+    for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "toy_student_vision_ready", "teacher_instruct", "teacher_quality"):
         assert toy_rule not in planned
 
 
@@ -194,7 +194,7 @@ def test_the_paper_configs_plan_their_runs_without_toy_jobs(tmp_path, paper_conf
     planned = result.stdout + result.stderr
     for rule in expected:
         assert rule in planned, rule
-    for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "teacher_instruct", "teacher_quality"):
+    for toy_rule in ("toy_scenes", "toy_clip", "toy_llm", "toy_student_vision_ready", "teacher_instruct", "teacher_quality"):
         assert toy_rule not in planned
 
 

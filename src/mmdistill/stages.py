@@ -12,7 +12,14 @@ from typing import Any, Iterable
 from mmdistill.conversation import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
 from mmdistill.io import read_json, read_jsonl
 from mmdistill.launch import is_main_process
-from mmdistill.models.llava import assemble_llava, load_llava, num_image_tokens, save_llava, set_trainable
+from mmdistill.models.llava import (
+    assemble_llava,
+    load_llava,
+    num_image_tokens,
+    save_language_model,
+    save_llava,
+    set_trainable,
+)
 from mmdistill.roles import caption_prompt
 from mmdistill.training import (
     ConversationCollator,
@@ -140,14 +147,41 @@ def train_llava_stage(output_dir, data_path, data_format, image_root, trainable,
             save_llava(model, processor, output_dir)
         return {"examples": 0, "global_steps": 0, "train_loss": None, "loss_curve": [],
                 "skipped": f"{data_path} holds no records; the initial model is saved unchanged"}
+    summary = _fit(model, processor, records, data_path, image_root, trainable, train_config, seed, chat_template,
+                   max_reject_rate)
+    if is_main_process():
+        save_llava(model, processor, output_dir)
+    return summary
+
+
+def make_llm_vision_ready(output_dir, llm, vision_tower, data_path, image_root, train_config, seed,
+                          chat_template=DEFAULT_TEMPLATE, max_reject_rate=0.0) -> dict[str, Any]:
+    """The toy student LLM made ready to read image tokens, as a real LLM is by its scale.
+
+    `llm` is trained with `vision_tower` and a throwaway projector on the caption pairs of
+    `data_path` (projector and LLM trainable), and only the LLM is saved, as a causal-LM
+    checkpoint. The student's stage 1 then aligns a fresh projector to it, projector-only
+    as CoMD prescribes: through the text-only toy LLM such a projector learns nothing
+    about the image (README, "A vision-ready student LLM").
+    """
+    seed_everything(seed)
+    model, processor = assemble_llava(vision_tower, llm, seed=seed)
+    summary = _fit(model, processor, caption_records(data_path), data_path, image_root,
+                   ["projector", "language_model"], train_config, seed, chat_template, max_reject_rate)
+    if is_main_process():
+        save_language_model(model, processor, output_dir)
+    return summary
+
+
+def _fit(model, processor, records, data_path, image_root, trainable, train_config, seed, chat_template,
+         max_reject_rate) -> dict[str, Any]:
+    """Train the `trainable` parts of a LLaVA on conversation records; the training summary."""
     parameter_counts = set_trainable(model, list(trainable))
     dataset = ConversationDataset(records, image_root, processor, num_image_tokens(model.config),
                                   max_length=model.config.text_config.max_position_embeddings,
                                   chat_template=chat_template, source=data_path, max_reject_rate=max_reject_rate)
     summary = train(model, dataset, ConversationCollator(processor.tokenizer.pad_token_id),
                     settings_from_config(train_config, seed))
-    if is_main_process():
-        save_llava(model, processor, output_dir)
     summary["trainable_parts"] = parameter_counts
     summary["rejects"] = {"total": len(dataset.rejects), "by_reason": dataset.rejects.counts,
                           "records": [{"source": r["source"], "reason": r["reason"]} for r in dataset.rejects.rejects]}

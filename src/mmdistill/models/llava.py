@@ -99,6 +99,18 @@ def save_llava(model, processor, path: str | Path) -> None:
     _name_vision_tower_for_vllm(Path(path))
 
 
+def save_language_model(model: LlavaForConditionalGeneration, processor, path: str | Path) -> None:
+    """Save the LLaVA's language model alone, with its tokenizer, as a causal-LM checkpoint that
+    `assemble_llava` accepts (the projector and vision tower are dropped)."""
+    llm = AutoModelForCausalLM.from_config(model.config.text_config)
+    llm.model.load_state_dict(model.model.language_model.state_dict())
+    llm.lm_head.load_state_dict(model.lm_head.state_dict())
+    llm.generation_config = model.generation_config
+    Path(path).mkdir(parents=True, exist_ok=True)
+    llm.save_pretrained(path)
+    processor.tokenizer.save_pretrained(path)
+
+
 def _vllm_key(key: str) -> str:
     if key.startswith(VISION_TOWER) and not key.startswith(VLLM_VISION_TOWER):
         return VLLM_VISION_TOWER + key.removeprefix(VISION_TOWER)

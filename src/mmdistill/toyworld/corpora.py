@@ -1,7 +1,10 @@
 """Training corpora of the toy world, all deterministic in `seed`.
 
 * `make_raw_captions`: noisy web-style captions with a long tail of noun phrases
-  (stands in for CC3M + SBU + LAION, CoMD §3.2).
+  (stands in for CC3M + SBU + LAION, CoMD §3.2); `make_detailed_captions`: one complete
+  description per image.
+* `make_vision_ready_captions`: the captions that make the student's toy LLM ready to
+  read image tokens before its projector-only stage 1.
 * `make_instruction_seed`: multi-turn conversations with gold answers (LLaVA-80K).
 * `make_gold_answer_data`: supervised data for the teacher, open and multiple choice.
 * `make_grounding_data` / `make_grounding_stage_data`: short content-search questions for
@@ -114,6 +117,25 @@ def make_raw_captions(scenes: list[dict], captions_per_scene: int, seed: int) ->
                 {"id": f"cap-{scene['scene_id']}-{k}", "image": image_path(scene), "caption": _caption(scene, rng)}
             )
     return records
+
+
+def make_detailed_captions(scenes: list[dict]) -> list[dict]:
+    """One caption per image naming every object with its attributes and cell (`oracle.describe`)."""
+    return [{"id": f"detail-{scene['scene_id']}", "image": image_path(scene), "caption": oracle.describe(scene)}
+            for scene in scenes]
+
+
+def make_vision_ready_captions(scenes: list[dict], seed: int, captions_per_scene: int) -> list[dict]:
+    """Captions for the student LLM's readiness step: the detailed captions of the pretraining
+    scenes and `captions_per_scene` raw-style captions of each instruct scene.
+
+    Detailed captions alone leave an LLM that cannot model the raw captions of stage 1, and
+    a fresh projector trained through it learns little; with both styles it re-learns to
+    read the image (README, "A vision-ready student LLM").
+    """
+    pretrain = [scene for scene in scenes if scene["split"] == "pretrain"]
+    instruct = [scene for scene in scenes if scene["split"] == "instruct"]
+    return make_detailed_captions(pretrain) + make_raw_captions(instruct, captions_per_scene, seed)
 
 
 # ---------------------------------------------------------------- conversations
