@@ -296,8 +296,13 @@ def image_root(data_key):
     dataset's `image` fields are relative to the configured image root itself.
     """
     if is_toy(config["data"][data_key]):
-        return lambda wildcards, input: str(Path(input.images).parent)
+        return world_image_root
     return lambda wildcards, input: input.images
+
+
+def world_image_root(wildcards, input):
+    """A params function for toy-world data: the world folder above the job's `images` input."""
+    return str(Path(input.images).parent)
 
 
 def toy_world_params():

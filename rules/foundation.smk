@@ -98,7 +98,7 @@ rule toy_student_vision_ready:
         max_reject_rate=config["max_reject_rate"],
         chat_template=CHAT_TEMPLATE,
         seed=config["seed"],
-        image_root=lambda wildcards, input: str(Path(input.images).parent),
+        image_root=world_image_root,
         train=lambda wildcards: config["toy_models"]["student_vision_ready"]["train"],
     script:
         "../scripts/toy_student_vision_ready.py"
