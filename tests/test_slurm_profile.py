@@ -156,6 +156,22 @@ class PlannedJobForPlugin:
         self.threads = job.threads
 
 
+def test_every_multi_threaded_rule_has_its_threads_in_the_profile():
+    """A rule with `threads: max_threads()` that set-threads leaves out runs with the node's cores inside a
+    one-CPU allocation, and srun refuses it ("More processors requested than permitted"). Toy rules included:
+    the paper configs' dry runs above never plan them."""
+    threaded = set()
+    for path in (ROOT / "rules").glob("*.smk"):
+        for block in re.split(r"^(?=(?:local)?rule )", path.read_text(), flags=re.MULTILINE):
+            rule = re.match(r"(?:local)?rule (\w+):", block)
+            if rule and re.search(r"^\s+threads: max_threads\(\)$", block, re.MULTILINE):
+                threaded.add(rule.group(1))
+    assert len(threaded) > 20
+    set_threads = yaml.safe_load(PROFILE.read_text())["set-threads"]
+    assert sorted(threaded - set_threads.keys()) == []
+    assert sorted(set_threads.keys() - threaded) == []
+
+
 def test_the_threads_a_job_asks_slurm_for_are_the_threads_it_runs_with(real_jobs):
     """No cpus_per_task beside set-threads: sbatch's --cpus-per-task is the job's threads (torch's thread count)."""
     for job in real_jobs:
