@@ -115,6 +115,7 @@ rule toy_grounding_questions:
         seed=config["seed"],
         existence_per_scene=config["toy_world"]["existence_questions_per_scene"],
         search_per_scene=config["toy_world"]["search_questions_per_scene"],
+        word_per_scene=config["toy_world"]["word_questions_per_scene"],
     script:
         "../scripts/toy_grounding_questions.py"
 

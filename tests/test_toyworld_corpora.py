@@ -32,7 +32,7 @@ def datasets():
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
         "category": corpora.make_category_data(SCENES, 0, 2),
         "grounding": corpora.make_grounding_data(SCENES, 0, 6),
-        "grounding_stage": corpora.make_grounding_stage_data(SCENES, 0, 6, 6),
+        "grounding_stage": corpora.make_grounding_stage_data(SCENES, 0, 6, 6, 4),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
         "augment": corpora.make_augment_data(SCENES, 0, 3),
     }
@@ -49,7 +49,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
         lambda seed: corpora.make_category_data(SCENES, seed, 1),
         lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
-        lambda seed: corpora.make_grounding_stage_data(SCENES, seed, 2, 3),
+        lambda seed: corpora.make_grounding_stage_data(SCENES, seed, 2, 3, 2),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
         lambda seed: corpora.make_augment_data(SCENES, seed, 2),
         lambda seed: corpora.make_lm_pretraining_text(SCENES, seed, 300),
@@ -166,6 +166,25 @@ def test_grounding_stage_search_questions_cycle_position_word_relation_answered_
         assert oracle.answer(_scene(record), question) == answer != oracle.UNANSWERABLE
         if record["tasks"][0] == "text":
             assert answer in {obj["text"] for obj in _scene(record)["objects"]}
+
+
+def test_grounding_stage_word_questions_ask_what_a_word_says_in_scenes_with_words(datasets):
+    records = [record for record in datasets["grounding_stage"] if record["format"] == "word"]
+    scenes_with_words = [scene for scene in SCENES if any(obj["text"] for obj in scene["objects"])]
+    assert Counter(record["scene_id"] for record in records) == {scene["scene_id"]: 4 for scene in scenes_with_words}
+    for record in records:
+        (question,), (answer,) = conversation.from_llava_record(record)
+        assert record["tasks"] == ["text"] and task_type_of(question) == "text"
+        assert oracle.answer(_scene(record), question) == answer
+        assert answer in {obj["text"] for obj in _scene(record)["objects"]}
+    assert len({record["conversations"][0]["value"] for record in records}) > len(scenes_with_words)
+
+
+def test_word_questions_leave_the_other_grounding_records_unchanged():
+    """Adding `word_per_scene` appends records: the measured existence and search questions stay as they were."""
+    without = corpora.make_grounding_stage_data(SCENES, 0, 6, 6)
+    with_words = corpora.make_grounding_stage_data(SCENES, 0, 6, 6, 4)
+    assert [record for record in with_words if record["format"] != "word"] == without
 
 
 def test_judge_targets_are_oracle_scores_in_both_orders(datasets):
