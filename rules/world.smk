@@ -94,6 +94,7 @@ rule toy_instructions:
         grounding_questions_per_scene=config["toy_world"][
             "grounding_questions_per_scene"
         ],
+        word_questions_per_scene=config["toy_world"]["word_questions_per_scene"],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
         lm_text_sentences=config["toy_world"]["lm_text_sentences"],
@@ -115,7 +116,7 @@ rule toy_grounding_questions:
         seed=config["seed"],
         existence_per_scene=config["toy_world"]["existence_questions_per_scene"],
         search_per_scene=config["toy_world"]["search_questions_per_scene"],
-        word_per_scene=config["toy_world"]["word_questions_per_scene"],
+        search_word_per_scene=config["toy_world"]["search_word_questions_per_scene"],
     script:
         "../scripts/toy_grounding_questions.py"
 

@@ -1,4 +1,4 @@
-"""Rule script: the teacher's gold data (answers, text-only multiple choice, grounding questions, judgements,
+"""Rule script: the teacher's gold data (answers, text-only multiple choice, grounding and word questions, judgements,
 new questions) and the LLM pretraining text."""
 
 from mmdistill.io import read_jsonl, write_json, write_jsonl
@@ -10,6 +10,7 @@ from mmdistill.toyworld.corpora import (
     make_grounding_data,
     make_judge_data,
     make_lm_pretraining_text,
+    make_word_data,
 )
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
@@ -18,6 +19,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     gold = (make_gold_answer_data(scenes, seed, job.params["gold_answers_per_scene"])
             + make_category_data(scenes, seed, job.params["category_questions_per_scene"])
             + make_grounding_data(scenes, seed, job.params["grounding_questions_per_scene"])
+            + make_word_data(scenes, seed, job.params["word_questions_per_scene"])
             + make_judge_data(scenes, seed, job.params["judge_examples_per_scene"])
             + make_augment_data(scenes, seed, job.params["augment_examples_per_scene"]))
     text = make_lm_pretraining_text(scenes, seed, job.params["lm_text_sentences"])

@@ -32,6 +32,7 @@ def datasets():
         "gold": corpora.make_gold_answer_data(SCENES, 0, 4),
         "category": corpora.make_category_data(SCENES, 0, 2),
         "grounding": corpora.make_grounding_data(SCENES, 0, 6),
+        "word": corpora.make_word_data(SCENES, 0, 3),
         "grounding_stage": corpora.make_grounding_stage_data(SCENES, 0, 6, 6, 4),
         "judge": corpora.make_judge_data(SCENES, 0, 4),
         "augment": corpora.make_augment_data(SCENES, 0, 3),
@@ -49,6 +50,7 @@ def test_every_generator_is_deterministic_in_its_seed():
         lambda seed: corpora.make_gold_answer_data(SCENES, seed, 2),
         lambda seed: corpora.make_category_data(SCENES, seed, 1),
         lambda seed: corpora.make_grounding_data(SCENES, seed, 2),
+        lambda seed: corpora.make_word_data(SCENES, seed, 2),
         lambda seed: corpora.make_grounding_stage_data(SCENES, seed, 2, 3, 2),
         lambda seed: corpora.make_judge_data(SCENES, seed, 2),
         lambda seed: corpora.make_augment_data(SCENES, seed, 2),
@@ -70,7 +72,7 @@ def test_records_are_valid_llava_conversations(datasets):
             assert all(answers) or name == "judge"
             assert record["image"] == f"images/{record['scene_id']}.png"
             assert record["role"] == {"seed": "answer", "gold": "answer", "category": "answer", "grounding": "answer",
-                                      "grounding_stage": "answer", "judge": "judge", "augment": "augment"}[name]
+                                      "word": "answer", "grounding_stage": "answer", "judge": "judge", "augment": "augment"}[name]
             tasks = record.get("tasks") or [record["task"]]
             assert len(tasks) == len(questions) and set(tasks) <= set(OPEN_TASK_TYPES) | {"category"}
 
@@ -168,10 +170,12 @@ def test_grounding_stage_search_questions_cycle_position_word_relation_answered_
             assert answer in {obj["text"] for obj in _scene(record)["objects"]}
 
 
-def test_grounding_stage_word_questions_ask_what_a_word_says_in_scenes_with_words(datasets):
-    records = [record for record in datasets["grounding_stage"] if record["format"] == "word"]
+@pytest.mark.parametrize("dataset, record_format", [("word", "word"), ("grounding_stage", "search-word")])
+def test_word_questions_ask_what_a_word_says_in_scenes_with_words(datasets, dataset, record_format):
+    records = [record for record in datasets[dataset] if record["format"] == record_format]
+    per_scene = 3 if dataset == "word" else 4
     scenes_with_words = [scene for scene in SCENES if any(obj["text"] for obj in scene["objects"])]
-    assert Counter(record["scene_id"] for record in records) == {scene["scene_id"]: 4 for scene in scenes_with_words}
+    assert Counter(record["scene_id"] for record in records) == {scene["scene_id"]: per_scene for scene in scenes_with_words}
     for record in records:
         (question,), (answer,) = conversation.from_llava_record(record)
         assert record["tasks"] == ["text"] and task_type_of(question) == "text"
@@ -181,10 +185,10 @@ def test_grounding_stage_word_questions_ask_what_a_word_says_in_scenes_with_word
 
 
 def test_word_questions_leave_the_other_grounding_records_unchanged():
-    """Adding `word_per_scene` appends records: the measured existence and search questions stay as they were."""
+    """Adding `search_word_per_scene` appends records: the measured existence and search questions stay as they were."""
     without = corpora.make_grounding_stage_data(SCENES, 0, 6, 6)
     with_words = corpora.make_grounding_stage_data(SCENES, 0, 6, 6, 4)
-    assert [record for record in with_words if record["format"] != "word"] == without
+    assert [record for record in with_words if record["format"] != "search-word"] == without
 
 
 def test_judge_targets_are_oracle_scores_in_both_orders(datasets):

@@ -260,6 +260,20 @@ def make_grounding_data(scenes: list[dict], seed: int, per_scene: int) -> list[d
     return records
 
 
+def make_word_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
+    """Supervised teacher data for reading: in each scene with a word, `per_scene` one-turn questions about
+    the words on its objects ("what does the <ref> say ?"), answered by the oracle. Each record's "format"
+    is word."""
+    records = []
+    for scene in scenes:
+        if not any(obj["text"] for obj in scene["objects"]):
+            continue
+        rng = scene_rng(seed, "word", scene["scene_id"])
+        for k in range(per_scene):
+            records.append(_oracle_answered(f"word-{scene['scene_id']}-{k}", scene, "text", rng, "word"))
+    return records
+
+
 def _oracle_answered(record_id: str, scene: dict, task: str, rng: Random, record_format: str) -> dict:
     """A one-turn record: a random question of `task` about `scene` (the task must have one) and the oracle's answer."""
     question = None
@@ -274,13 +288,13 @@ SEARCH_TASKS = ("position", "text", "relation")
 
 
 def make_grounding_stage_data(scenes: list[dict], seed: int, existence_per_scene: int,
-                              search_per_scene: int, word_per_scene: int = 0) -> list[dict]:
+                              search_per_scene: int, search_word_per_scene: int = 0) -> list[dict]:
     """The teacher's grounding stage, per scene: `existence_per_scene` one-turn "is there a <colour> <shape>
     in the image ?" questions, a present kind and an absent one in turn, half of the absent kinds sharing a
     colour or a shape with a present object (POPE's adversarial negatives), the rest any absent kind; then
     `search_per_scene` one-turn questions of SEARCH_TASKS in turn (position in place of a word where the
-    scene has none), answered by the oracle; then, in scenes with a word, `word_per_scene` more questions
-    about the words ("what does the <ref> say ?"). Records' "format" is existence, search or word."""
+    scene has none), answered by the oracle; then, in scenes with a word, `search_word_per_scene` more questions
+    about the words ("what does the <ref> say ?"). Records' "format" is existence, search or search-word."""
     kinds = [(color, shape) for color in COLORS for shape in SHAPES]
     records = []
     for scene in scenes:
@@ -301,8 +315,8 @@ def make_grounding_stage_data(scenes: list[dict], seed: int, existence_per_scene
             if task == "text" and not has_word:
                 task = "position"
             records.append(_oracle_answered(f"search-{scene['scene_id']}-{k}", scene, task, rng, "search"))
-        for k in range(word_per_scene if has_word else 0):
-            records.append(_oracle_answered(f"word-{scene['scene_id']}-{k}", scene, "text", rng, "word"))
+        for k in range(search_word_per_scene if has_word else 0):
+            records.append(_oracle_answered(f"search-word-{scene['scene_id']}-{k}", scene, "text", rng, "search-word"))
     return records
 
 
