@@ -15,11 +15,14 @@ from mmdistill.toyworld.corpora import (
 
 with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     seed = job.params["seed"]
-    scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] == "instruct"]
+    training_scenes = [s for s in read_jsonl(job.input.scenes) if s["split"] in ("pretrain", "instruct")]
+    scenes = [s for s in training_scenes if s["split"] == "instruct"]
     gold = (make_gold_answer_data(scenes, seed, job.params["gold_answers_per_scene"])
             + make_category_data(scenes, seed, job.params["category_questions_per_scene"])
             + make_grounding_data(scenes, seed, job.params["grounding_questions_per_scene"])
-            + make_word_data(scenes, seed, job.params["word_questions_per_scene"])
+            # every training scene with a word: from the instruct scenes' alone the teacher learns their words by
+            # heart (README, "Words on objects")
+            + make_word_data(training_scenes, seed, job.params["word_questions_per_scene"])
             + make_judge_data(scenes, seed, job.params["judge_examples_per_scene"])
             + make_augment_data(scenes, seed, job.params["augment_examples_per_scene"]))
     text = make_lm_pretraining_text(scenes, seed, job.params["lm_text_sentences"])
