@@ -20,7 +20,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821 (injected by Snakemake)
     gold = (make_gold_answer_data(scenes, seed, job.params["gold_answers_per_scene"])
             + make_category_data(scenes, seed, job.params["category_questions_per_scene"])
             + make_grounding_data(scenes, seed, job.params["grounding_questions_per_scene"])
-            # every training scene with a word: from the instruct scenes' alone the teacher learns their words by
+            # every training scene with a word: from the instruct scenes alone the teacher learns their words by
             # heart (README, "Words on objects")
             + make_word_data(training_scenes, seed, job.params["word_questions_per_scene"])
             + make_judge_data(scenes, seed, job.params["judge_examples_per_scene"])

@@ -8,7 +8,8 @@
 * `make_instruction_seed`: multi-turn conversations with gold answers (LLaVA-80K).
 * `make_gold_answer_data`: supervised data for the teacher, open and multiple choice.
 * `make_grounding_data` / `make_grounding_stage_data`: short content-search questions for
-  the teacher, in its gold data and in its grounding stage.
+  the teacher, in its gold data and in its grounding stage; `make_word_data`: questions
+  about the words on objects, for its gold data.
 * `make_judge_data` / `make_augment_data`: supervised data for the assessor and
   augmentor roles (prompts from `mmdistill.roles`).
 * `make_lm_pretraining_text`: plain text for pretraining the tiny language models.
