@@ -3,10 +3,12 @@
 import pytest
 
 from mmdistill.generation import GenerationBackend
-from mmdistill.quality import answer_diagnostics, judge_agreement
+from mmdistill.conversation import from_llava_record
+from mmdistill.quality import answer_diagnostics, judge_agreement, question_validity
 from mmdistill.report import summary_markdown
 from mmdistill.roles import judge_prompt
 from mmdistill.toyworld import oracle
+from mmdistill.toyworld.corpora import make_augment_data
 from mmdistill.toyworld.scenes import generate_scenes
 
 
@@ -75,3 +77,33 @@ def test_answer_diagnostics_separate_a_seeing_model_from_a_blind_one():
     text = summary_markdown({}, quality, filter_report)
     assert "| answerer | 36 | answers equal to the oracle's | 100.0% |" in text
     assert "order-averaged preference agrees with oracle | n/a |" in text
+
+
+class Replies(GenerationBackend):
+    """Returns the given outputs in request order."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def generate(self, requests):
+        assert len(requests) == len(self.outputs)
+        return list(self.outputs)
+
+
+def test_augmentor_shares_on_a_worked_example_and_its_unanswerable_questions_are_kept():
+    scenes = [{**scene, "image": f"images/{scene['scene_id']}.png"}
+              for scene in generate_scenes(3, seed=5, split="bench_test", min_objects=2)]
+    records = make_augment_data(scenes, seed=0, per_scene=1)
+    assert len(records) == 3
+    gold = [from_llava_record(record)[1][0] for record in records]
+    outputs = [gold[0],                            # answerable, same type, new
+               "what does the weather say ?",      # no such question in the toy world
+               records[2]["source_question"]]      # the source itself: answerable, same type, not new
+    result = question_validity(Replies(outputs), records, {scene["image"]: scene for scene in scenes}, "root",
+                               temperature=0.5, max_new_tokens=16)
+    assert result["items"] == 3
+    assert result["answerable_share"] == pytest.approx(2 / 3)
+    assert result["novel_share"] == pytest.approx(2 / 3)
+    assert result["same_task_type_share"] == pytest.approx(2 / 3)
+    assert [example["generated"] for example in result["unanswerable_examples"]] == ["what does the weather say ?"]
+    assert len(result["examples"]) == 3

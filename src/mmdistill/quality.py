@@ -125,7 +125,10 @@ def answer_diagnostics(backend: GenerationBackend, scenes: list[dict], image_roo
 
 def question_validity(backend: GenerationBackend, augment_records: list[dict], scenes_by_image: dict[str, dict],
                       image_root, temperature: float, max_new_tokens: int) -> dict[str, Any]:
-    """Teacher-as-augmentor: share of new questions the oracle can answer, of the same type, and new."""
+    """Teacher-as-augmentor: share of new questions the oracle can answer, of the same type, and new.
+
+    `examples` are the first ten generated questions, `unanswerable_examples` the first ten the
+    oracle cannot answer, so a low share can be read off the file."""
     requests, originals = [], []
     for record in augment_records:
         (prompt,), _ = from_llava_record(record)
@@ -134,7 +137,7 @@ def question_validity(backend: GenerationBackend, augment_records: list[dict], s
         originals.append(record)
     outputs = backend.generate(requests)
     answerable = same_type = novel = 0
-    examples = []
+    examples, unanswerable_examples = [], []
     for output, record in zip(outputs, originals):
         scene = scenes_by_image[record["image"]]
         original = record["source_question"]
@@ -142,8 +145,11 @@ def question_validity(backend: GenerationBackend, augment_records: list[dict], s
         answerable += ok
         same_type += task_type_of(output) == task_type_of(original)
         novel += output.strip() != original.strip()
+        example = {"original": original, "generated": output, "answerable": ok}
         if len(examples) < 10:
-            examples.append({"original": original, "generated": output, "answerable": ok})
+            examples.append(example)
+        if not ok and len(unanswerable_examples) < 10:
+            unanswerable_examples.append(example)
     total = len(outputs)
     return {
         "items": total,
@@ -151,4 +157,5 @@ def question_validity(backend: GenerationBackend, augment_records: list[dict], s
         "same_task_type_share": same_type / total if total else 0.0,
         "novel_share": novel / total if total else 0.0,
         "examples": examples,
+        "unanswerable_examples": unanswerable_examples,
     }
