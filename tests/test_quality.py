@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmdistill.generation import GenerationBackend
 from mmdistill.conversation import from_llava_record
+from mmdistill.generation import GenerationBackend
 from mmdistill.quality import answer_diagnostics, judge_agreement, question_validity
 from mmdistill.report import summary_markdown
 from mmdistill.roles import judge_prompt
