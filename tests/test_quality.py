@@ -79,17 +79,6 @@ def test_answer_diagnostics_separate_a_seeing_model_from_a_blind_one():
     assert "order-averaged preference agrees with oracle | n/a |" in text
 
 
-class Replies(GenerationBackend):
-    """Returns the given outputs in request order."""
-
-    def __init__(self, outputs):
-        self.outputs = outputs
-
-    def generate(self, requests):
-        assert len(requests) == len(self.outputs)
-        return list(self.outputs)
-
-
 def test_augmentor_shares_on_a_worked_example_and_its_unanswerable_questions_are_kept():
     scenes = [{**scene, "image": f"images/{scene['scene_id']}.png"}
               for scene in generate_scenes(3, seed=5, split="bench_test", min_objects=2)]
@@ -99,8 +88,9 @@ def test_augmentor_shares_on_a_worked_example_and_its_unanswerable_questions_are
     outputs = [gold[0],                            # answerable, same type, new
                "what does the weather say ?",      # no such question in the toy world
                records[2]["source_question"]]      # the source itself: answerable, same type, not new
-    result = question_validity(Replies(outputs), records, {scene["image"]: scene for scene in scenes}, "root",
-                               temperature=0.5, max_new_tokens=16)
+    output_of = {f"root/{record['image']}": output for record, output in zip(records, outputs)}
+    result = question_validity(PromptTable(lambda image, question: output_of[image]), records,
+                               {scene["image"]: scene for scene in scenes}, "root", temperature=0.5, max_new_tokens=16)
     assert result["items"] == 3
     assert result["answerable_share"] == pytest.approx(2 / 3)
     assert result["novel_share"] == pytest.approx(2 / 3)
