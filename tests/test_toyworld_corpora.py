@@ -221,6 +221,22 @@ def test_augment_targets_are_new_answerable_questions_of_the_same_type(datasets)
         assert oracle.is_answerable(_scene(record), new_question)
 
 
+def test_augment_targets_by_cell_name_each_object_by_its_cell_where_the_task_allows():
+    by_description, by_cell = corpora.make_augment_data(SCENES, 0, 3), corpora.make_augment_data(SCENES, 0, 3, True)
+    references = {"color": 1, "shape": 1, "size": 1, "text": 1, "relation": 1, "compare": 2}
+    cell_pattern = re.compile("in the (?:" + "|".join(all_cell_names(2)) + ")")
+
+    def named_cells(records):
+        return [(len(cell_pattern.findall(r["conversations"][1]["value"])), references[r["task"]])
+                for r in records if r["task"] in references]
+
+    assert len(named_cells(by_cell)) > 150 and all(found == wanted for found, wanted in named_cells(by_cell))
+    assert sum(found < wanted for found, wanted in named_cells(by_description)) > 0.3 * len(named_cells(by_description))
+    for record in by_cell:
+        new_question = record["conversations"][1]["value"]
+        assert task_type_of(new_question) == record["task"] and oracle.is_answerable(_scene(record), new_question)
+
+
 def test_raw_captions_have_a_long_tail_of_noun_phrases():
     captions = corpora.make_raw_captions(generate_scenes(1000, 0, "train"), 10, 0)
     assert len(captions) == 10000 and {"id", "image", "caption"} <= set(captions[0])

@@ -428,16 +428,17 @@ def make_judge_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]
 # ---------------------------------------------------------------- augment data
 
 
-def make_augment_data(scenes: list[dict], seed: int, per_scene: int) -> list[dict]:
+def make_augment_data(scenes: list[dict], seed: int, per_scene: int, by_cell: bool = False) -> list[dict]:
     """Augmentor data: `roles.augment_prompt(q)` -> a different answerable question of the
-    same task type about the same image; records keep q as "source_question"."""
+    same task type about the same image; records keep q as "source_question". `by_cell`: the
+    new questions name objects by their cell where the task allows (`language.choose_ref`)."""
     records = []
     for scene in scenes:
         rng = scene_rng(seed, "augment", scene["scene_id"])
         for k in range(per_scene):
             task, question = random_question(scene, rng)
             new_question = next(
-                (q for q in (make_question(task, scene, rng) for _ in range(10)) if q != question), None
+                (q for q in (make_question(task, scene, rng, by_cell) for _ in range(10)) if q != question), None
             )
             if new_question is None:
                 continue

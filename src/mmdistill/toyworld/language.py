@@ -235,10 +235,12 @@ def format_mc_prompt(question: str, options: list[str], context: str | None = No
 # ---------------------------------------------------------------- generation
 
 
-def choose_ref(scene: dict, target: dict, rng: Random, exclude: set[str] = frozenset()) -> Ref:
+def choose_ref(scene: dict, target: dict, rng: Random, exclude: set[str] = frozenset(), by_cell: bool = False) -> Ref:
     """A random referring expression that names `target` alone and avoids the `exclude` fields.
 
-    Excluding the asked attribute keeps questions from giving their answer away.
+    Excluding the asked attribute keeps questions from giving their answer away. `by_cell`
+    picks among the expressions that name the target's cell where one is allowed: one object
+    per cell makes them unique in every scene.
     """
     cell = object_cell(scene, target)
     shape, color, size = target["shape"], target["color"], target["size"]
@@ -256,7 +258,8 @@ def choose_ref(scene: dict, target: dict, rng: Random, exclude: set[str] = froze
         for ref in candidates
         if not ref.uses() & exclude and [obj for obj in scene["objects"] if ref.matches(scene, obj)] == [target]
     ]
-    return rng.choice(valid)
+    located = [ref for ref in valid if ref.cell]
+    return rng.choice(located if by_cell and located else valid)
 
 
 def _random_group(scene: dict, rng: Random) -> Ref:
@@ -283,11 +286,11 @@ def _random_exist_np(scene: dict, rng: Random) -> Ref:
     return ref
 
 
-def question_slots(task: str, scene: dict, rng: Random) -> dict | None:
+def question_slots(task: str, scene: dict, rng: Random, by_cell: bool = False) -> dict | None:
     """Random slot values for an answerable question of `task` about `scene` (None if impossible).
 
     Referring expressions and groups are `Ref`s, so callers can swap them (e.g. for an
-    alias) before `render_question`.
+    alias) before `render_question`. `by_cell`: see `choose_ref`.
     """
     objects = scene["objects"]
     if task in ("color", "shape", "size", "position", "text"):
@@ -295,7 +298,7 @@ def question_slots(task: str, scene: dict, rng: Random) -> dict | None:
         if not pool:
             return None
         excluded = {ASKED_FIELD[task]} if task in ASKED_FIELD else set()
-        return {"ref": choose_ref(scene, rng.choice(pool), rng, excluded)}
+        return {"ref": choose_ref(scene, rng.choice(pool), rng, excluded, by_cell)}
     if task == "count":
         return {"group": _random_group(scene, rng)}
     if task == "exist":
@@ -308,15 +311,15 @@ def question_slots(task: str, scene: dict, rng: Random) -> dict | None:
             d for d in directions if (target["row"] + DIRECTIONS[d][0], target["col"] + DIRECTIONS[d][1]) in occupied
         ]
         direction = rng.choice(filled if filled and rng.random() < 0.7 else directions)
-        return {"ref": choose_ref(scene, target, rng), "dir": direction}
+        return {"ref": choose_ref(scene, target, rng, by_cell=by_cell), "dir": direction}
     if task == "compare":
         if len(objects) < 2:
             return None
         first, second = rng.sample(objects, 2)
         attribute = rng.choice(COMPARE_ATTRIBUTES)
         return {
-            "ref": choose_ref(scene, first, rng, {attribute}),
-            "ref2": choose_ref(scene, second, rng, {attribute}),
+            "ref": choose_ref(scene, first, rng, {attribute}, by_cell),
+            "ref2": choose_ref(scene, second, rng, {attribute}, by_cell),
             "attr": attribute,
         }
     if task == "identity":
@@ -343,11 +346,12 @@ def render_question(template: str, slots: dict) -> str:
     return template.format(**values)
 
 
-def make_question(task_type: str, scene: dict, rng: Random) -> str | None:
-    """A random answerable question of `task_type` about `scene`, or None if there is none."""
+def make_question(task_type: str, scene: dict, rng: Random, by_cell: bool = False) -> str | None:
+    """A random answerable question of `task_type` about `scene`, or None if there is none.
+    `by_cell`: see `choose_ref`."""
     if task_type not in TASK_TYPES:
         raise ValueError(f"unknown task type {task_type!r}")
-    slots = question_slots(task_type, scene, rng)
+    slots = question_slots(task_type, scene, rng, by_cell)
     if slots is None:
         return None
     return render_question(rng.choice(TEMPLATES[task_type]), slots)
