@@ -97,6 +97,7 @@ rule toy_instructions:
         word_questions_per_scene=config["toy_world"]["word_questions_per_scene"],
         judge_examples_per_scene=config["toy_world"]["judge_examples_per_scene"],
         augment_examples_per_scene=config["toy_world"]["augment_examples_per_scene"],
+        augment_refer_by_cell=config["toy_world"]["augment_refer_by_cell"],
         lm_text_sentences=config["toy_world"]["lm_text_sentences"],
     script:
         "../scripts/toy_instructions.py"
