@@ -212,16 +212,19 @@ COMPREHENSION = {"MC": "mc", "SEED": "seed", "Open-ended": "open"}
 
 
 def _rate(records, column):
-    """A hallucination rate pooled as the tables do: the mean over seeds of each seed's rate."""
+    """A hallucination rate pooled as the tables do: the mean over the seeds that measured it of each seed's
+    rate; "n/a" when none did (a student whose descriptions name no object has no mention rate)."""
     rates = []
     for record in records.values():
         described = [s for s in record["samples"] if "object_mentions" in s]
         if column == "hallucinated responses":
-            rates.append(100 * sum(s["hallucinated_mentions"] > 0 for s in described) / len(described))
+            hallucinated, total = sum(s["hallucinated_mentions"] > 0 for s in described), len(described)
         else:
-            rates.append(100 * sum(s["hallucinated_mentions"] for s in described)
-                         / sum(s["object_mentions"] for s in described))
-    return sum(rates) / len(rates)
+            hallucinated = sum(s["hallucinated_mentions"] for s in described)
+            total = sum(s["object_mentions"] for s in described)
+        if total:
+            rates.append(100 * hallucinated / total)
+    return pytest.approx(sum(rates) / len(rates), abs=0.01) if rates else "n/a"
 
 
 @pytest.mark.parametrize("n", sorted(MOD_ROWS))
@@ -242,7 +245,8 @@ def test_mod_tables_pool_each_models_per_seed_score_files(workdir, n):
         if hallucination:
             records = per_seed_scores(workdir, row["model"], "open")
             for column in ("hallucinated responses", "hallucinated mentions"):
-                assert float(row[column]) == pytest.approx(_rate(records, column), abs=0.01), (row["model"], column)
+                cell = row[column] if row[column] == "n/a" else float(row[column])
+                assert cell == _rate(records, column), (row["model"], column)
             assert row["MMHal score"] == row["MMHal hallucination rate"] == "n/a"
         else:
             by_seed = [per_seed_scores(workdir, row["model"], bench) for bench in COMPREHENSION.values()]
