@@ -15,7 +15,7 @@ Why the toy world asks first: under the causal mask an image token can attend on
 what comes before it. After the question, every image token can already check itself
 against what is asked; before it, the answer position must gather the question and
 search the image in one go. The toy teacher, a tiny LLM trained from scratch, answers
-more held-out questions asked first (README, "Method notes"); real checkpoints keep the
+more held-out questions asked first (docs/TOY_TEACHER.md); real checkpoints keep the
 layout they were trained on.
 
 Ids come from tokenizing the whole text once, as a processor tokenizes a prompt at

@@ -245,7 +245,7 @@ def make_category_data(scenes: list[dict], seed: int, per_scene: int) -> list[di
 
 # Short single-turn questions that can only be answered by finding an object by its content.
 # Existence is half of them: a yes/no answer rewards the search only once it works, so the toy
-# teacher learned it only from tens of thousands of examples (README, "Method notes").
+# teacher learned it only from tens of thousands of examples (docs/TOY_TEACHER.md).
 GROUNDING_TASKS = ("exist", "exist", "exist", "position", "relation", "count")
 
 
@@ -284,7 +284,7 @@ def _oracle_answered(record_id: str, scene: dict, task: str, rng: Random, record
 
 
 # The grounding stage's other questions: find an object by its content, then read where it is, its
-# word, or its neighbour (README, "Method notes": with them the existence circuit forms too).
+# word, or its neighbour (docs/TOY_TEACHER.md: with them the existence circuit forms too).
 SEARCH_TASKS = ("position", "text", "relation")
 
 
